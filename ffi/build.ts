@@ -1,0 +1,230 @@
+/** Compiles lukv's native libraries: CPU with the system C compiler, CUDA with nvcc. */
+
+import { parseArgs } from "node:util";
+
+/** A compiler that could not be run or that failed; the message ends with the command. */
+export class BuildError extends Error {
+  /** @param message what failed, with the compiler's last lines and the command. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BuildError";
+  }
+}
+
+/** The two native libraries: same symbols, different devices. */
+export type LibraryKind = "cpu" | "cuda";
+
+/** Sources of the CPU library, relative to the module root (a test keeps it in sync with the folders). */
+export const CPU_SOURCES: readonly string[] = [
+  "ffi/lukv.h",
+  "ffi/lukv_internal.h",
+  "ffi/common.c",
+  "ffi/validate.c",
+  "kernels/cpu/cpu_common.h",
+  "kernels/cpu/simd.h",
+  "kernels/cpu/argmax.c",
+  "kernels/cpu/attention.c",
+  "kernels/cpu/device.c",
+  "kernels/cpu/elementwise.c",
+  "kernels/cpu/embedding.c",
+  "kernels/cpu/matmul.c",
+  "kernels/cpu/memory.c",
+  "kernels/cpu/norm.c",
+  "kernels/cpu/rope.c",
+  "kernels/cpu/softmax.c",
+];
+
+/** The module root (holding ffi/ and kernels/), local or remote. */
+export const MODULE_ROOT: URL = new URL("../", import.meta.url);
+
+/**
+ * The platform's file name of a library.
+ *
+ * @example
+ * ```ts
+ * libraryFileName("cpu"); // "liblukv_cpu.so" on Linux
+ * ```
+ */
+export function libraryFileName(kind: LibraryKind): string {
+  switch (Deno.build.os) {
+    case "darwin":
+      return `liblukv_${kind}.dylib`;
+    case "windows":
+      return `lukv_${kind}.dll`;
+    default:
+      return `liblukv_${kind}.so`;
+  }
+}
+
+/** What a build did: the file it wrote, the command it ran, and anything worth saying. */
+export interface BuildResult {
+  /** Path of the library written. */
+  path: string;
+  /** The compiler command line, ready to paste into a shell. */
+  command: string;
+  /** Remarks such as "built without OpenMP". */
+  notes: string[];
+}
+
+/**
+ * Compiles the CPU library from the module's own sources (local files, or fetched
+ * from a remote module root into a temporary folder) with `$CC` or `cc`, at `-O3
+ * -march=native` with OpenMP when the compiler supports it.
+ *
+ * @example
+ * ```ts
+ * const { path } = await compileCpuLibrary("build/liblukv_cpu.so");
+ * ```
+ */
+export async function compileCpuLibrary(
+  outFile: string,
+  options: { sourceRoot?: URL; cc?: string } = {},
+): Promise<BuildResult> {
+  const cc = options.cc ?? Deno.env.get("CC") ?? "cc";
+  const root = await localSources(options.sourceRoot ?? MODULE_ROOT);
+  const sources = CPU_SOURCES.filter((file) => file.endsWith(".c")).map((f) => `${root}/${f}`);
+  const base = ["-O3", "-march=native", "-shared", "-fPIC", "-fvisibility=hidden", "-std=gnu11"];
+  const tail = [`-I${root}/ffi`, ...sources, "-lm", "-lpthread"];
+  const withOpenMp = [...base, "-fopenmp", ...tail];
+  try {
+    return { ...(await compileAtomically(cc, withOpenMp, outFile)), notes: [] };
+  } catch (error) {
+    // Apple clang and some minimal toolchains lack OpenMP: a single-threaded library
+    // is slower but correct, so fall back and say so.
+    const result = await compileAtomically(cc, [...base, ...tail], outFile).catch(() => {
+      throw error;
+    });
+    return { ...result, notes: ["built without OpenMP: kernels run on one thread"] };
+  }
+}
+
+/**
+ * Compiles the CUDA library with nvcc: sm_80 and sm_90 code plus sm_90 PTX, static
+ * cudart, so that it loads on any machine with an NVIDIA driver; cuBLAS is opened at
+ * run time.
+ *
+ * @example
+ * ```ts
+ * if (await hasCommand("nvcc")) await compileCudaLibrary("build/liblukv_cuda.so");
+ * ```
+ */
+export async function compileCudaLibrary(
+  outFile: string,
+  options: { nvcc?: string; archs?: readonly number[] } = {},
+): Promise<BuildResult> {
+  const root = await localSources(MODULE_ROOT);
+  const archs = options.archs ?? [80, 90];
+  const cudaDir = `${root}/kernels/cuda`;
+  const kernels = [...Deno.readDirSync(cudaDir)]
+    .filter((entry) => entry.name.endsWith(".cu"))
+    .map((entry) => `${cudaDir}/${entry.name}`)
+    .sort();
+  const last = archs[archs.length - 1];
+  const args = [
+    "-O3",
+    "-shared",
+    "--threads=0",
+    "-Xcompiler",
+    "-fPIC,-fvisibility=hidden",
+    "-cudart",
+    "static",
+    ...archs.flatMap((arch) => ["-gencode", `arch=compute_${arch},code=sm_${arch}`]),
+    "-gencode",
+    `arch=compute_${last},code=compute_${last}`,
+    `-I${root}/ffi`,
+    `${root}/ffi/common.c`,
+    `${root}/ffi/validate.c`,
+    ...kernels,
+    "-ldl",
+    "-lpthread",
+  ];
+  return { ...(await compileAtomically(options.nvcc ?? "nvcc", args, outFile)), notes: [] };
+}
+
+/** True when `command --version` runs. */
+export async function hasCommand(command: string): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** Compiles to a temporary name and renames, so concurrent builds never see half a file. */
+async function compileAtomically(
+  compiler: string,
+  args: string[],
+  outFile: string,
+): Promise<Omit<BuildResult, "notes">> {
+  const temporary = `${outFile}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const fullArgs = [...args, "-o", temporary];
+  const command = [compiler, ...fullArgs].join(" ");
+  await Deno.mkdir(dirname(outFile), { recursive: true });
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(compiler, { args: fullArgs, stdout: "piped", stderr: "piped" }).output();
+  } catch (error) {
+    throw new BuildError(`cannot run ${compiler}: ${(error as Error).message}\n  command: ${command}`);
+  }
+  if (!output.success) {
+    await Deno.remove(temporary).catch(() => {});
+    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-20).join("\n");
+    throw new BuildError(`${compiler} failed:\n${stderr}\n  command: ${command}`);
+  }
+  await Deno.rename(temporary, outFile);
+  return { path: outFile, command: command.replace(temporary, outFile) };
+}
+
+/** A local folder holding the sources: the root itself, or a fresh copy of a remote root. */
+async function localSources(root: URL): Promise<string> {
+  if (root.protocol === "file:") return decodeURIComponent(root.pathname).replace(/\/$/, "");
+  const folder = await Deno.makeTempDir({ prefix: "lukv-src-" });
+  for (const file of CPU_SOURCES) {
+    const response = await fetch(new URL(file, root));
+    if (!response.ok) {
+      throw new BuildError(`cannot fetch ${new URL(file, root)}: HTTP ${response.status}`);
+    }
+    await Deno.mkdir(dirname(`${folder}/${file}`), { recursive: true });
+    await Deno.writeFile(`${folder}/${file}`, new Uint8Array(await response.arrayBuffer()));
+  }
+  return folder;
+}
+
+function dirname(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "." : path.slice(0, cut);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { out: { type: "string", default: "build" }, "cpu-only": { type: "boolean", default: false } },
+  });
+  const out = values.out;
+  const started = performance.now();
+  const cpu = await compileCpuLibrary(`${out}/${libraryFileName("cpu")}`);
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`built ${cpu.path} in ${seconds()} s${cpu.notes.map((n) => ` (${n})`).join("")}`);
+  if (values["cpu-only"]) return;
+  if (!(await hasCommand("nvcc"))) {
+    console.log("CUDA library skipped: nvcc not found (install the CUDA toolkit to build it)");
+    return;
+  }
+  const cuda = await compileCudaLibrary(`${out}/${libraryFileName("cuda")}`);
+  console.log(`built ${cuda.path} in ${seconds()} s`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(error instanceof BuildError ? error.message : error);
+    Deno.exit(1);
+  }
+}

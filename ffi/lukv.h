@@ -1,0 +1,177 @@
+/* lukv.h: the C ABI that every lukv compute library exports (single source of truth).
+ *
+ * Two shared libraries implement it with identical symbols: liblukv_cpu (C, OpenMP)
+ * and liblukv_cuda (CUDA). The TypeScript symbol table in src/backend/symbols.ts
+ * mirrors this file line by line, and tests/backend/header_test.ts fails on any
+ * mismatch of name, arity or type width.
+ *
+ * Conventions
+ * - Every function returns an int status (LUKV_OK = 0) and writes results through
+ *   out-parameters; lukv_abi_version and lukv_last_error are the only exceptions.
+ *   On failure, lukv_last_error() returns the calling thread's message.
+ * - The library never exits, aborts or prints. It checks null pointers, sizes,
+ *   dtypes and that every device array lies inside one live lukv allocation large
+ *   enough for its shape, and returns an error instead of touching bad memory.
+ * - Unmarked pointers are device memory obtained from lukv_alloc (or an interior
+ *   pointer into such an allocation). Parameters marked LUKV_HOST are ordinary host
+ *   memory owned by the caller.
+ * - Outputs come first, then inputs, then sizes, then the stream (llm.c order). The
+ *   stream is a cudaStream_t on CUDA (NULL = default stream); the CPU library runs
+ *   synchronously and ignores it.
+ * - Shapes are written [a, b, c] in row-major order; sizes are int64_t element counts.
+ * - Matrices and activations are f32; weights may be f16/bf16 where stated.
+ */
+#ifndef LUKV_H
+#define LUKV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define LUKV_API __declspec(dllexport)
+#else
+#define LUKV_API __attribute__((visibility("default")))
+#endif
+
+/* Marks a parameter that points to host memory (a Deno "buffer"). */
+#define LUKV_HOST
+
+/* Bumped on every change of a signature or of the meaning of an argument. */
+#define LUKV_ABI_VERSION 1
+
+/* Status codes. */
+#define LUKV_OK 0
+#define LUKV_ERR_INVALID_ARGUMENT 1 /* null pointer, zero or negative size, bad value */
+#define LUKV_ERR_SHAPE 2            /* a shape does not fit its buffer or another argument */
+#define LUKV_ERR_DTYPE 3            /* unknown dtype code, or a dtype the op does not take */
+#define LUKV_ERR_OUT_OF_MEMORY 4    /* the allocator refused */
+#define LUKV_ERR_NOT_ALLOCATED 5    /* pointer is not inside a live lukv allocation (freed?) */
+#define LUKV_ERR_UNSUPPORTED 6      /* valid request this library cannot serve */
+#define LUKV_ERR_DEVICE 7           /* the device or its runtime failed (CUDA error) */
+
+/* Element types. */
+#define LUKV_F32 0
+#define LUKV_F16 1
+#define LUKV_BF16 2
+#define LUKV_I32 3
+
+/* ---- Library --------------------------------------------------------------------- */
+
+/* Returns LUKV_ABI_VERSION as compiled into the library. */
+LUKV_API int lukv_abi_version(void);
+
+/* Returns the calling thread's last error message ("" when none). The string stays
+ * valid until the next failing call on the same thread. */
+LUKV_API const char* lukv_last_error(void);
+
+/* out_count [1]: number of usable devices (CPU: 1; CUDA: visible GPUs, 0 is an
+ * error that says why, e.g. no driver). */
+LUKV_API int lukv_device_count(LUKV_HOST int32_t* out_count);
+
+/* out [capacity]: NUL-terminated device name, e.g. "cpu (x86_64, 2 threads)". */
+LUKV_API int lukv_device_name(LUKV_HOST char* out, int64_t capacity);
+
+/* Waits until all work queued on the stream has finished. */
+LUKV_API int lukv_synchronize(void* stream);
+
+/* ---- Memory ---------------------------------------------------------------------- */
+
+/* out_bytes [1]: bytes currently allocated through lukv_alloc on this device. */
+LUKV_API int lukv_live_bytes(LUKV_HOST int64_t* out_bytes);
+
+/* out_ptr [1]: a new allocation of `bytes` (> 0) bytes, 64-byte aligned, uninitialised. */
+LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr);
+
+/* Frees an allocation made by lukv_alloc. Freeing anything else (an interior pointer,
+ * an already freed pointer) is LUKV_ERR_NOT_ALLOCATED. */
+LUKV_API int lukv_free(void* ptr);
+
+/* dst [bytes] device <- src [bytes] host. Returns once src may be reused. */
+LUKV_API int lukv_copy_to_device(void* dst, LUKV_HOST const void* src, int64_t bytes, void* stream);
+
+/* dst [bytes] host <- src [bytes] device. Returns once the data is in dst. */
+LUKV_API int lukv_copy_to_host(LUKV_HOST void* dst, const void* src, int64_t bytes, void* stream);
+
+/* dst [bytes] device <- src [bytes] device. The ranges must not overlap. */
+LUKV_API int lukv_copy_device(void* dst, const void* src, int64_t bytes, void* stream);
+
+/* dst [count] of `dtype` <- value (rounded to the dtype; i32 truncates toward zero). */
+LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, void* stream);
+
+/* dst [count] of dst_dtype <- src [count] of src_dtype, for f32/f16/bf16 (round to
+ * nearest even). */
+LUKV_API int lukv_convert(void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
+                          int64_t count, void* stream);
+
+/* ---- Ops of a Llama-family forward ------------------------------------------------ */
+
+/* y [m, n] = x [m, k] . w [n, k]^T (+ bias [n]); bias may be NULL.
+ * w is f32 on every library; f16 and bf16 weights are also taken by CUDA
+ * (accumulation in f32). y must not overlap x. */
+LUKV_API int lukv_matmul(float* y, const float* x, const void* w, int32_t w_dtype,
+                         const float* bias, int64_t m, int64_t n, int64_t k, void* stream);
+
+/* y [rows, dim] = x / sqrt(mean(x^2) + eps) * weight [dim], per row. y may equal x. */
+LUKV_API int lukv_rmsnorm(float* y, const float* x, const float* weight, int64_t rows,
+                          int64_t dim, float eps, void* stream);
+
+/* In place on x [rows, heads, head_dim], rotate-half layout: for i < head_dim / 2,
+ * (x_i, x_{i+half}) <- (x_i c - x_{i+half} s, x_{i+half} c + x_i s) with
+ * c = cos [p, i], s = sin [p, i] from tables [table_len, head_dim / 2], where row r
+ * sits at position p = pos0 + r < table_len. head_dim must be even. */
+LUKV_API int lukv_rope(float* x, const float* cos, const float* sin, int64_t rows, int64_t heads,
+                       int64_t head_dim, int64_t pos0, int64_t table_len, void* stream);
+
+/* out [count] = silu(gate [count]) * up [count], silu(g) = g / (1 + exp(-g)). */
+LUKV_API int lukv_silu_mul(float* out, const float* gate, const float* up, int64_t count,
+                           void* stream);
+
+/* out [count] = a [count] + b [count] (residual add). out may equal a or b. */
+LUKV_API int lukv_add(float* out, const float* a, const float* b, int64_t count, void* stream);
+
+/* out [count, dim] = table [vocab, dim] rows ids [count] (host), converted to f32.
+ * table is f32, f16 or bf16. Every id must be in [0, vocab). */
+LUKV_API int lukv_embedding(float* out, const void* table, int32_t table_dtype,
+                            LUKV_HOST const int32_t* ids, int64_t count, int64_t vocab,
+                            int64_t dim, void* stream);
+
+/* y [rows, cols] = softmax of each row of x [rows, cols]. y may equal x. */
+LUKV_API int lukv_softmax(float* y, const float* x, int64_t rows, int64_t cols, void* stream);
+
+/* Dense KV cache write: cache [heads, capacity, head_dim] rows pos0 .. pos0 + tokens - 1
+ * <- src [tokens, heads, head_dim] (the layout a K or V projection produces). */
+LUKV_API int lukv_kv_write(float* cache, const float* src, int64_t tokens, int64_t heads,
+                           int64_t head_dim, int64_t pos0, int64_t capacity, void* stream);
+
+/* Causal attention of a block of new queries over a dense cache, with GQA.
+ * q [tokens, q_heads, head_dim]; k, v [kv_heads, capacity, head_dim] of which the
+ * first kv_len rows are valid and already hold the new tokens; out [tokens, q_heads,
+ * head_dim]. Query t sits at position kv_len - tokens + t and sees keys 0 .. that
+ * position. Query head h reads KV head h / (q_heads / kv_heads). Softmax of
+ * scale * q.k in f32. */
+LUKV_API int lukv_attention_prefill(float* out, const float* q, const float* k, const float* v,
+                                    int64_t tokens, int64_t kv_len, int64_t capacity,
+                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                    float scale, void* stream);
+
+/* Attention of one new query over the first kv_len rows of a dense cache, with GQA.
+ * q [q_heads, head_dim]; k, v [kv_heads, capacity, head_dim]; out [q_heads, head_dim].
+ * Equal to lukv_attention_prefill with tokens = 1, but split over the sequence so a
+ * long context uses the whole device. */
+LUKV_API int lukv_attention_decode(float* out, const float* q, const float* k, const float* v,
+                                   int64_t kv_len, int64_t capacity, int64_t q_heads,
+                                   int64_t kv_heads, int64_t head_dim, float scale, void* stream);
+
+/* out [rows] (host) = index of the largest value of each row of x [rows, cols]; ties
+ * go to the lowest index. A NaN in x is LUKV_ERR_INVALID_ARGUMENT. */
+LUKV_API int lukv_argmax(LUKV_HOST int32_t* out, const float* x, int64_t rows, int64_t cols,
+                         void* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LUKV_H */

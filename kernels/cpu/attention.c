@@ -1,0 +1,85 @@
+/* attention.c: the dense KV cache write and causal GQA attention (prefill and decode)
+ * over a cache laid out [kv_heads, capacity, head_dim]. */
+#include <stdlib.h>
+
+#include "cpu_common.h"
+#include "simd.h"
+
+void lukv_softmax_row(float* out, const float* in, int64_t n);
+
+LUKV_API int lukv_kv_write(float* cache, const float* src, int64_t tokens, int64_t heads,
+                           int64_t head_dim, int64_t pos0, int64_t capacity, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_kv_write(cache, src, tokens, heads, head_dim, pos0, capacity));
+  for (int64_t h = 0; h < heads; h++) {
+    for (int64_t t = 0; t < tokens; t++) {
+      memcpy(cache + (h * capacity + pos0 + t) * head_dim, src + (t * heads + h) * head_dim,
+             (size_t)head_dim * sizeof(float));
+    }
+  }
+  return LUKV_OK;
+}
+
+/* out [head_dim] = softmax(scale * K q) V over the first `visible` rows of one head's
+ * k, v [capacity, head_dim]; scores [visible] is scratch. */
+static void attend(float* out, const float* q, const float* k, const float* v, int64_t visible,
+                   int64_t head_dim, float scale, float* scores) {
+  for (int64_t s = 0; s < visible; s++) scores[s] = scale * lukv_dot(q, k + s * head_dim, head_dim);
+  lukv_softmax_row(scores, scores, visible);
+  memset(out, 0, (size_t)head_dim * sizeof(float));
+  for (int64_t s = 0; s < visible; s++) lukv_axpy(out, scores[s], v + s * head_dim, head_dim);
+}
+
+/* Shared body: `tokens` queries, the last of which sits at position kv_len - 1. Work
+ * items are (token, query head) pairs; each thread owns one scores buffer. */
+static int attention(const char* op, float* out, const float* q, const float* k, const float* v,
+                     int64_t tokens, int64_t kv_len, int64_t capacity, int64_t q_heads,
+                     int64_t kv_heads, int64_t head_dim, float scale) {
+  int64_t group = q_heads / kv_heads;
+  int64_t items = tokens * q_heads;
+  int out_of_memory = 0;
+#pragma omp parallel if (items * kv_len * head_dim > LUKV_PARALLEL_MIN_WORK)
+  {
+    float* scores = (float*)malloc((size_t)kv_len * sizeof(float));
+    if (!scores) {
+#pragma omp atomic write
+      out_of_memory = 1;
+    } else {
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t item = 0; item < items; item++) {
+        int64_t t = item / q_heads, h = item % q_heads;
+        int64_t kv_offset = (h / group) * capacity * head_dim;
+        int64_t visible = kv_len - tokens + t + 1;
+        attend(out + item * head_dim, q + item * head_dim, k + kv_offset, v + kv_offset, visible,
+               head_dim, scale, scores);
+      }
+      free(scores);
+    }
+  }
+  if (out_of_memory) {
+    return lukv_fail(LUKV_ERR_OUT_OF_MEMORY, "%s: cannot allocate scores for %lld keys", op,
+                     (long long)kv_len);
+  }
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_attention_prefill(float* out, const float* q, const float* k, const float* v,
+                                    int64_t tokens, int64_t kv_len, int64_t capacity,
+                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                    float scale, void* stream) {
+  (void)stream;
+  const char* op = "lukv_attention_prefill";
+  LUKV_TRY(lukv_validate_attention(op, out, q, k, v, tokens, kv_len, capacity, q_heads, kv_heads,
+                                   head_dim, scale));
+  return attention(op, out, q, k, v, tokens, kv_len, capacity, q_heads, kv_heads, head_dim, scale);
+}
+
+LUKV_API int lukv_attention_decode(float* out, const float* q, const float* k, const float* v,
+                                   int64_t kv_len, int64_t capacity, int64_t q_heads,
+                                   int64_t kv_heads, int64_t head_dim, float scale, void* stream) {
+  (void)stream;
+  const char* op = "lukv_attention_decode";
+  LUKV_TRY(lukv_validate_attention(op, out, q, k, v, 1, kv_len, capacity, q_heads, kv_heads,
+                                   head_dim, scale));
+  return attention(op, out, q, k, v, 1, kv_len, capacity, q_heads, kv_heads, head_dim, scale);
+}

@@ -1,0 +1,104 @@
+/* memory.c: host-memory allocation, copies, fill and dtype conversion for the CPU
+ * library (its "device" memory is ordinary aligned host memory). */
+#include <stdlib.h>
+
+#include "cpu_common.h"
+
+LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
+  const char* op = "lukv_alloc";
+  LUKV_TRY(lukv_check_positive(op, "bytes", bytes));
+  LUKV_TRY(lukv_check_host(op, "out_ptr", out_ptr));
+  /* aligned_alloc wants a multiple of the alignment. */
+  int64_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded < bytes) return lukv_fail(LUKV_ERR_OUT_OF_MEMORY, "%s: %lld bytes is too large", op, (long long)bytes);
+  void* ptr = aligned_alloc(64, (size_t)rounded);
+  if (!ptr) {
+    return lukv_fail(LUKV_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes", op, (long long)bytes);
+  }
+  int status = lukv_registry_insert(ptr, bytes);
+  if (status) {
+    free(ptr);
+    return status;
+  }
+  *out_ptr = ptr;
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_free(void* ptr) {
+  int64_t bytes;
+  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes));
+  free(ptr);
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_copy_to_device(void* dst, LUKV_HOST const void* src, int64_t bytes, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_copy("lukv_copy_to_device", dst, 1, src, 0, bytes));
+  memcpy(dst, src, (size_t)bytes);
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_copy_to_host(LUKV_HOST void* dst, const void* src, int64_t bytes, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_copy("lukv_copy_to_host", dst, 0, src, 1, bytes));
+  memcpy(dst, src, (size_t)bytes);
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_copy_device(void* dst, const void* src, int64_t bytes, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_copy("lukv_copy_device", dst, 1, src, 1, bytes));
+  memcpy(dst, src, (size_t)bytes);
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_fill(dst, dtype, count));
+  switch (dtype) {
+    case LUKV_F32: {
+      float* out = (float*)dst;
+      for (int64_t i = 0; i < count; i++) out[i] = (float)value;
+      break;
+    }
+    case LUKV_F16:
+    case LUKV_BF16: {
+      uint16_t bits = dtype == LUKV_F16 ? lukv_f32_to_f16((float)value) : lukv_f32_to_bf16((float)value);
+      uint16_t* out = (uint16_t*)dst;
+      for (int64_t i = 0; i < count; i++) out[i] = bits;
+      break;
+    }
+    default: {
+      if (!(value > -2147483649.0 && value < 2147483648.0)) {
+        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "lukv_fill: %g does not fit an i32", value);
+      }
+      int32_t* out = (int32_t*)dst;
+      for (int64_t i = 0; i < count; i++) out[i] = (int32_t)value;
+    }
+  }
+  return LUKV_OK;
+}
+
+static float load_as_f32(const void* src, int32_t dtype, int64_t i) {
+  switch (dtype) {
+    case LUKV_F16: return lukv_f16_to_f32(((const uint16_t*)src)[i]);
+    case LUKV_BF16: return lukv_bf16_to_f32(((const uint16_t*)src)[i]);
+    default: return ((const float*)src)[i];
+  }
+}
+
+LUKV_API int lukv_convert(void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
+                          int64_t count, void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_convert(dst, dst_dtype, src, src_dtype, count));
+#pragma omp parallel for if (count > LUKV_PARALLEL_MIN_WORK) schedule(static)
+  for (int64_t i = 0; i < count; i++) {
+    float value = load_as_f32(src, src_dtype, i);
+    switch (dst_dtype) {
+      case LUKV_F16: ((uint16_t*)dst)[i] = lukv_f32_to_f16(value); break;
+      case LUKV_BF16: ((uint16_t*)dst)[i] = lukv_f32_to_bf16(value); break;
+      default: ((float*)dst)[i] = value;
+    }
+  }
+  return LUKV_OK;
+}

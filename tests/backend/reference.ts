@@ -1,0 +1,178 @@
+/** Plain float64 TypeScript references for every native op, plus random inputs. */
+
+/** A seeded PRNG (mulberry32) so a failing case can be replayed from its seed. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A fresh seed per run: parity is tested on new inputs every time. */
+export function freshSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+/** n uniform values in [-scale, scale). */
+export function uniform(rand: () => number, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * scale;
+  return out;
+}
+
+/** max |a - ref| / max |ref|: an error relative to the output's scale. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
+}
+
+/** y [m, n] = x [m, k] . w [n, k]^T + bias [n]. */
+export function matmul(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+  m: number,
+  n: number,
+  k: number,
+): Float64Array {
+  const y = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = bias ? bias[j] : 0;
+      for (let p = 0; p < k; p++) sum += x[i * k + p] * w[j * k + p];
+      y[i * n + j] = sum;
+    }
+  }
+  return y;
+}
+
+/** RMSNorm of each row of x [rows, dim]. */
+export function rmsnorm(
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  rows: number,
+  dim: number,
+  eps: number,
+) {
+  const y = new Float64Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let i = 0; i < dim; i++) sum += x[r * dim + i] ** 2;
+    const inv = 1 / Math.sqrt(sum / dim + eps);
+    for (let i = 0; i < dim; i++) y[r * dim + i] = x[r * dim + i] * inv * weight[i];
+  }
+  return y;
+}
+
+/** Rotate-half RoPE of x [rows, heads, headDim] at positions pos0 + r. */
+export function rope(
+  x: ArrayLike<number>,
+  cos: ArrayLike<number>,
+  sin: ArrayLike<number>,
+  rows: number,
+  heads: number,
+  headDim: number,
+  pos0: number,
+): Float64Array {
+  const half = headDim / 2;
+  const y = Float64Array.from(x);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < heads; h++) {
+      const base = (r * heads + h) * headDim;
+      for (let i = 0; i < half; i++) {
+        const c = cos[(pos0 + r) * half + i], s = sin[(pos0 + r) * half + i];
+        const a = x[base + i], b = x[base + i + half];
+        y[base + i] = a * c - b * s;
+        y[base + i + half] = b * c + a * s;
+      }
+    }
+  }
+  return y;
+}
+
+/** silu(gate) * up. */
+export function siluMul(gate: ArrayLike<number>, up: ArrayLike<number>): Float64Array {
+  return Float64Array.from(gate, (g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+}
+
+/** Softmax of each row of x [rows, cols]. */
+export function softmax(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const y = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let max = -Infinity, sum = 0;
+    for (let i = 0; i < cols; i++) max = Math.max(max, x[r * cols + i]);
+    for (let i = 0; i < cols; i++) sum += y[r * cols + i] = Math.exp(x[r * cols + i] - max);
+    for (let i = 0; i < cols; i++) y[r * cols + i] /= sum;
+  }
+  return y;
+}
+
+/**
+ * Causal GQA attention: q [tokens, qHeads, d], k/v [kvHeads, capacity, d]; query t at
+ * position kvLen - tokens + t.
+ */
+export function attention(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  shape: {
+    tokens: number;
+    kvLen: number;
+    capacity: number;
+    qHeads: number;
+    kvHeads: number;
+    headDim: number;
+  },
+  scale: number,
+): Float64Array {
+  const { tokens, kvLen, capacity, qHeads, kvHeads, headDim: d } = shape;
+  const group = qHeads / kvHeads;
+  const out = new Float64Array(tokens * qHeads * d);
+  for (let t = 0; t < tokens; t++) {
+    for (let h = 0; h < qHeads; h++) {
+      const qBase = (t * qHeads + h) * d, kvBase = Math.floor(h / group) * capacity * d;
+      const visible = kvLen - tokens + t + 1;
+      const scores = new Float64Array(visible);
+      for (let s = 0; s < visible; s++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[qBase + i] * k[kvBase + s * d + i];
+        scores[s] = dot * scale;
+      }
+      const p = softmax(scores, 1, visible);
+      for (let s = 0; s < visible; s++) {
+        for (let i = 0; i < d; i++) out[qBase + i] += p[s] * v[kvBase + s * d + i];
+      }
+    }
+  }
+  return out;
+}
+
+/** Round-to-nearest-even bf16 bits of each value. */
+export function toBf16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(bits, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+}
+
+/** The f32 values of bf16 bits. */
+export function fromBf16(bits: Uint16Array): Float32Array {
+  return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
+}
+
+/** IEEE binary16 bits of each value (round to nearest even), via Float16Array. */
+export function toF16(values: Float32Array): Uint16Array {
+  return new Uint16Array(Float16Array.from(values).buffer);
+}
+
+/** The f32 values of f16 bits. */
+export function fromF16(bits: Uint16Array): Float32Array {
+  return Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
+}
