@@ -1,0 +1,298 @@
+/** Bad input: the native side refuses it with a clear status and message, and TS throws LukvError. */
+
+import assert from "node:assert/strict";
+import { type Device, LukvError, openDevice, ops, STATUS } from "../../mod.ts";
+import { deviceTest } from "./devices.ts";
+
+/** Calls a raw ABI function and expects the given status and a message matching `pattern`. */
+function refuses(dev: Device, op: string, status: number, code: number, pattern: RegExp) {
+  assert.throws(() => dev.check(op, status), (error: unknown) => {
+    assert.ok(error instanceof LukvError, `${op}: not a LukvError: ${error}`);
+    assert.equal(error.op, op);
+    assert.equal(error.code, code, `${op}: code ${error.codeName} for "${error.message}"`);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+deviceTest("native ops refuse null pointers, bad sizes, bad dtypes and short buffers", (dev) => {
+  const s = dev.symbols;
+  using y = dev.empty("f32", [4, 4]);
+  using x = dev.empty("f32", [4, 4]);
+  using w = dev.empty("f32", [4, 4]);
+  const { INVALID_ARGUMENT, SHAPE, DTYPE } = STATUS;
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(null, x.pointer, w.pointer, 0, null, 4n, 4n, 4n, null),
+    INVALID_ARGUMENT,
+    /y is NULL/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 0, null, 0n, 4n, 4n, null),
+    INVALID_ARGUMENT,
+    /m must be > 0, got 0/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 0, null, 4n, -2n, 4n, null),
+    INVALID_ARGUMENT,
+    /n must be > 0, got -2/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 9, null, 4n, 4n, 4n, null),
+    DTYPE,
+    /unknown dtype code 9/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 0, null, 4n, 4n, 5n, null),
+    SHAPE,
+    /x needs 20 elements/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 0, null, 1n << 40n, 1n << 40n, 1n, null),
+    SHAPE,
+    /y needs/,
+  );
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, y.pointer, w.pointer, 0, null, 4n, 4n, 4n, null),
+    INVALID_ARGUMENT,
+    /overlaps/,
+  );
+  refuses(
+    dev,
+    "lukv_rmsnorm",
+    s.lukv_rmsnorm(y.pointer, x.pointer, w.pointer, 4n, 4n, NaN, null),
+    INVALID_ARGUMENT,
+    /eps/,
+  );
+  refuses(
+    dev,
+    "lukv_rope",
+    s.lukv_rope(x.pointer, w.pointer, w.pointer, 1n, 1n, 3n, 0n, 1n, null),
+    SHAPE,
+    /even/,
+  );
+  refuses(
+    dev,
+    "lukv_rope",
+    s.lukv_rope(x.pointer, w.pointer, w.pointer, 2n, 1n, 4n, 7n, 8n, null),
+    SHAPE,
+    /positions 7 .. 8/,
+  );
+  refuses(
+    dev,
+    "lukv_softmax",
+    s.lukv_softmax(y.pointer, x.pointer, 4n, 5n, null),
+    SHAPE,
+    /needs 20 elements/,
+  );
+  refuses(dev, "lukv_add", s.lukv_add(y.pointer, x.pointer, null, 4n, null), INVALID_ARGUMENT, /b is NULL/);
+  refuses(
+    dev,
+    "lukv_fill",
+    s.lukv_fill(y.pointer, 3, 1n, 1e12, null),
+    INVALID_ARGUMENT,
+    /does not fit an i32/,
+  );
+  refuses(
+    dev,
+    "lukv_convert",
+    s.lukv_convert(y.pointer, 3, x.pointer, 0, 4n, null),
+    DTYPE,
+    /i32 is not supported/,
+  );
+  const ids = new Int32Array([0, 4]);
+  refuses(
+    dev,
+    "lukv_embedding",
+    s.lukv_embedding(y.pointer, w.pointer, 0, ids, 2n, 4n, 4n, null),
+    INVALID_ARGUMENT,
+    /ids\[1\] = 4 is outside \[0, 4\)/,
+  );
+  refuses(
+    dev,
+    "lukv_kv_write",
+    s.lukv_kv_write(y.pointer, x.pointer, 2n, 1n, 2n, 3n, 4n, null),
+    SHAPE,
+    /rows 3 .. 4/,
+  );
+  const attend = (tokens: bigint, kvLen: bigint, qHeads: bigint, kvHeads: bigint, scale: number) =>
+    s.lukv_attention_prefill(
+      y.pointer,
+      x.pointer,
+      w.pointer,
+      w.pointer,
+      tokens,
+      kvLen,
+      2n,
+      qHeads,
+      kvHeads,
+      2n,
+      scale,
+      null,
+    );
+  refuses(
+    dev,
+    "lukv_attention_prefill",
+    attend(1n, 2n, 3n, 2n, 1),
+    SHAPE,
+    /q_heads \(3\) is not a multiple of kv_heads \(2\)/,
+  );
+  refuses(
+    dev,
+    "lukv_attention_prefill",
+    attend(1n, 3n, 2n, 2n, 1),
+    SHAPE,
+    /kv_len \(3\) exceeds capacity \(2\)/,
+  );
+  refuses(dev, "lukv_attention_prefill", attend(2n, 1n, 2n, 2n, 1), SHAPE, /2 new tokens but only 1 cached/);
+  refuses(dev, "lukv_attention_prefill", attend(1n, 2n, 2n, 2n, NaN), INVALID_ARGUMENT, /scale/);
+  refuses(
+    dev,
+    "lukv_argmax",
+    s.lukv_argmax(new Int32Array(1), x.pointer, 1n, 0n, null),
+    INVALID_ARGUMENT,
+    /cols must be > 0/,
+  );
+  if (dev.kind === "cpu") {
+    refuses(
+      dev,
+      "lukv_matmul",
+      s.lukv_matmul(y.pointer, x.pointer, w.pointer, 2, null, 4n, 4n, 4n, null),
+      DTYPE,
+      /bf16 is not supported/,
+    );
+  }
+});
+
+deviceTest("native memory calls refuse freed, foreign and interior pointers", (dev) => {
+  const s = dev.symbols;
+  using x = dev.empty("f32", [8]);
+  const out = new BigUint64Array(1);
+  dev.check("lukv_alloc", s.lukv_alloc(64n, out));
+  const freed = Deno.UnsafePointer.create(out[0]);
+  dev.check("lukv_free", s.lukv_free(freed));
+  refuses(
+    dev,
+    "lukv_free",
+    s.lukv_free(freed),
+    STATUS.NOT_ALLOCATED,
+    /not the start of a live lukv allocation/,
+  );
+  refuses(
+    dev,
+    "lukv_free",
+    s.lukv_free(Deno.UnsafePointer.offset(x.pointer, 4)),
+    STATUS.NOT_ALLOCATED,
+    /not the start/,
+  );
+  refuses(dev, "lukv_free", s.lukv_free(null), STATUS.INVALID_ARGUMENT, /NULL/);
+  const host = new Float32Array(8);
+  const foreign = Deno.UnsafePointer.of(host);
+  refuses(
+    dev,
+    "lukv_add",
+    s.lukv_add(x.pointer, foreign, x.pointer, 8n, null),
+    STATUS.NOT_ALLOCATED,
+    /a .* is not inside a live lukv allocation/,
+  );
+  refuses(
+    dev,
+    "lukv_copy_to_host",
+    s.lukv_copy_to_host(host, x.pointer, 36n, null),
+    STATUS.SHAPE,
+    /holds 32 bytes/,
+  );
+  refuses(
+    dev,
+    "lukv_copy_device",
+    s.lukv_copy_device(x.pointer, Deno.UnsafePointer.offset(x.pointer, 4), 8n, null),
+    STATUS.INVALID_ARGUMENT,
+    /overlap/,
+  );
+  refuses(dev, "lukv_alloc", s.lukv_alloc(0n, out), STATUS.INVALID_ARGUMENT, /bytes must be > 0/);
+  refuses(dev, "lukv_alloc", s.lukv_alloc(1n << 62n, out), STATUS.OUT_OF_MEMORY, /cannot allocate/);
+});
+
+deviceTest("tensor ops check shapes, dtypes and devices before calling native code", async (dev) => {
+  using x = dev.zeros("f32", [3, 4]);
+  using w = dev.zeros("f32", [5, 6]);
+  using y = dev.zeros("f32", [3, 5]);
+  using ids = dev.zeros("i32", [3, 4]);
+  const shapeError = { name: "LukvError", code: STATUS.SHAPE };
+  assert.throws(() => ops.matmul(y, x, w), {
+    ...shapeError,
+    message: /w must have shape \[\*, 4\], got \[5,6\]/,
+  });
+  assert.throws(() => ops.softmax(y, x), { ...shapeError, message: /y must have shape \[3, 4\]/ });
+  assert.throws(() => ops.add(x, ids, x), {
+    name: "LukvError",
+    code: STATUS.DTYPE,
+    message: /a must be f32, got i32/,
+  });
+  assert.throws(() => ops.rope(x, w, w, 0), shapeError);
+  using q = dev.zeros("f32", [1, 1, 4]), table = dev.zeros("f32", [2, 2]);
+  assert.throws(
+    () => ops.rope(q, table, table, -1),
+    {
+      name: "LukvError",
+      code: STATUS.INVALID_ARGUMENT,
+      message: /pos0 must be a non-negative integer/,
+    },
+  );
+  using other = await openDevice("cpu");
+  using foreign = other.zeros("f32", [3, 4]);
+  assert.throws(() => ops.add(x, x, foreign), {
+    name: "LukvError",
+    code: STATUS.INVALID_ARGUMENT,
+    message: /another device/,
+  });
+  assert.throws(() => dev.empty("f32", [2, 0]), RangeError);
+  assert.throws(() => dev.empty("f32", [2.5]), RangeError);
+  assert.throws(() => dev.empty("f64" as "f32", [2]), TypeError);
+  await assert.rejects(() => openDevice("gpu" as "cpu"), TypeError);
+});
+
+deviceTest("use after close is a CLOSED error; close twice is harmless", (dev) => {
+  const t = dev.zeros("f32", [4]);
+  t.close();
+  t.close();
+  assert.ok(t.closed);
+  const closed = { name: "LukvError", code: STATUS.CLOSED, message: /used after close/ };
+  assert.throws(() => t.toHost(), closed);
+  assert.throws(() => t.fill(1), closed);
+  using y = dev.zeros("f32", [4]);
+  assert.throws(() => ops.add(y, y, t), closed);
+});
+
+Deno.test("a closed device refuses work and has freed its tensors", async () => {
+  const dev = await openDevice("cpu");
+  const before = dev.liveBytes();
+  const a = dev.zeros("f32", [1000]);
+  const b = dev.zeros("bf16", [10]);
+  assert.equal(dev.liveBytes(), before + 4020);
+  dev.close();
+  dev.close();
+  using probe = await openDevice("cpu");
+  assert.equal(probe.liveBytes(), before, "device.close() frees what is still open");
+  assert.ok(a.closed && b.closed);
+  assert.throws(() => a.toHost(), { name: "LukvError", code: STATUS.CLOSED });
+  assert.throws(() => dev.zeros("f32", [1]), {
+    name: "LukvError",
+    code: STATUS.CLOSED,
+    message: /device used after close/,
+  });
+  a.close();
+});
