@@ -156,8 +156,16 @@ export async function hasCommand(command: string): Promise<boolean> {
   }
 }
 
-/** Compiles to a temporary name and renames, so concurrent builds never see half a file. */
-async function compileAtomically(
+/**
+ * Runs `compiler args -o outFile` through a temporary name and renames, so concurrent
+ * builds never see half a file; throws {@linkcode BuildError} with the compiler output.
+ *
+ * @example
+ * ```ts
+ * await compileAtomically("cc", ["-O3", "-shared", "-fPIC", "x.c"], "build/x.so");
+ * ```
+ */
+export async function compileAtomically(
   compiler: string,
   args: string[],
   outFile: string,

@@ -20,38 +20,52 @@ LUKV_API int lukv_kv_write(float* cache, const float* src, int64_t tokens, int64
   return LUKV_OK;
 }
 
-/* out [head_dim] = softmax(scale * K q) V over the first `visible` rows of one head's
- * k, v [capacity, head_dim]; scores [visible] is scratch. */
-static void attend(float* out, const float* q, const float* k, const float* v, int64_t visible,
-                   int64_t head_dim, float scale, float* scores) {
-  for (int64_t s = 0; s < visible; s++) scores[s] = scale * lukv_dot(q, k + s * head_dim, head_dim);
-  lukv_softmax_row(scores, scores, visible);
-  memset(out, 0, (size_t)head_dim * sizeof(float));
-  for (int64_t s = 0; s < visible; s++) lukv_axpy(out, scores[s], v + s * head_dim, head_dim);
+/* The `group` query heads q [group, head_dim] (one token) that share one KV head attend
+ * to its first `visible` rows of k, v [capacity, head_dim]; out [group, head_dim].
+ * Every K and V row is loaded once for the whole group: decode attention is bound by
+ * memory traffic, so GQA's sharing is where the speed is. scores [group, visible]. */
+static void attend_group(float* out, const float* q, const float* k, const float* v, int64_t group,
+                         int64_t visible, int64_t head_dim, float scale, float* scores) {
+  for (int64_t s = 0; s < visible; s++) {
+    const float* key = k + s * head_dim;
+    for (int64_t g = 0; g < group; g++) {
+      scores[g * visible + s] = scale * lukv_dot(q + g * head_dim, key, head_dim);
+    }
+  }
+  for (int64_t g = 0; g < group; g++) {
+    lukv_softmax_row(scores + g * visible, scores + g * visible, visible);
+  }
+  memset(out, 0, (size_t)(group * head_dim) * sizeof(float));
+  for (int64_t s = 0; s < visible; s++) {
+    const float* value = v + s * head_dim;
+    for (int64_t g = 0; g < group; g++) {
+      lukv_axpy(out + g * head_dim, scores[g * visible + s], value, head_dim);
+    }
+  }
 }
 
 /* Shared body: `tokens` queries, the last of which sits at position kv_len - 1. Work
- * items are (token, query head) pairs; each thread owns one scores buffer. */
+ * items are (token, KV head) pairs; each thread owns one scores buffer. */
 static int attention(const char* op, float* out, const float* q, const float* k, const float* v,
                      int64_t tokens, int64_t kv_len, int64_t capacity, int64_t q_heads,
                      int64_t kv_heads, int64_t head_dim, float scale) {
   int64_t group = q_heads / kv_heads;
-  int64_t items = tokens * q_heads;
+  int64_t items = tokens * kv_heads;
   int out_of_memory = 0;
-#pragma omp parallel if (items * kv_len * head_dim > LUKV_PARALLEL_MIN_WORK)
+#pragma omp parallel if (tokens * q_heads * kv_len * head_dim > LUKV_PARALLEL_MIN_WORK)
   {
-    float* scores = (float*)malloc((size_t)kv_len * sizeof(float));
+    float* scores = (float*)malloc((size_t)(group * kv_len) * sizeof(float));
     if (!scores) {
 #pragma omp atomic write
       out_of_memory = 1;
     } else {
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 1)
       for (int64_t item = 0; item < items; item++) {
-        int64_t t = item / q_heads, h = item % q_heads;
-        int64_t kv_offset = (h / group) * capacity * head_dim;
-        int64_t visible = kv_len - tokens + t + 1;
-        attend(out + item * head_dim, q + item * head_dim, k + kv_offset, v + kv_offset, visible,
-               head_dim, scale, scores);
+        int64_t t = item / kv_heads, h = item % kv_heads;
+        int64_t kv_offset = h * capacity * head_dim;
+        int64_t first_q = (t * q_heads + h * group) * head_dim;
+        attend_group(out + first_q, q + first_q, k + kv_offset, v + kv_offset, group,
+                     kv_len - tokens + t + 1, head_dim, scale, scores);
       }
       free(scores);
     }

@@ -1,0 +1,58 @@
+/** The benchmark cases of bench/ops.bench.ts, with the work each does, so reports can turn times into GFLOP/s and GB/s. */
+
+/** A matmul y [m, n] = x [m, k] . w [n, k]^T at a shape a 1B-class Llama runs. */
+export interface MatmulCase {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+}
+
+/** Shapes of a Llama-3.2-1B-like layer (hidden 2048, MLP 8192): decode (m = 1) and a prefill chunk. */
+export const MATMUL_CASES: readonly MatmulCase[] = [
+  { label: "decode q/o proj", m: 1, n: 2048, k: 2048 },
+  { label: "decode mlp up", m: 1, n: 8192, k: 2048 },
+  { label: "decode mlp down", m: 1, n: 2048, k: 8192 },
+  { label: "prefill 64 q/o proj", m: 64, n: 2048, k: 2048 },
+];
+
+/** Decode attention of one token: 32 query heads over 8 KV heads of dimension 64. */
+export interface AttentionCase {
+  kvLen: number;
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/** Contexts from 1K to 32K tokens. */
+export const ATTENTION_CASES: readonly AttentionCase[] = [1024, 4096, 16384, 32768].map((kvLen) => ({
+  kvLen,
+  qHeads: 32,
+  kvHeads: 8,
+  headDim: 64,
+}));
+
+/** Floating-point operations of a matmul. */
+export function matmulFlops({ m, n, k }: MatmulCase): number {
+  return 2 * m * n * k;
+}
+
+/** Bytes a matmul must move at least: x, W and y once, in f32. */
+export function matmulBytes({ m, n, k }: MatmulCase): number {
+  return 4 * (m * k + n * k + m * n);
+}
+
+/** Bytes a decode attention must read: the whole K and V caches, in f32. */
+export function attentionBytes({ kvLen, kvHeads, headDim }: AttentionCase): number {
+  return 2 * 4 * kvLen * kvHeads * headDim;
+}
+
+/** The bench name of each case; report.ts parses these back. */
+export function matmulName(c: MatmulCase, impl: string): string {
+  return `matmul ${c.m}x${c.n}x${c.k} ${impl}`;
+}
+
+/** The bench name of an attention case. */
+export function attentionName(c: AttentionCase, impl: string): string {
+  return `decode attention ${c.kvLen} ${impl}`;
+}
