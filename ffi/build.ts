@@ -209,22 +209,53 @@ function dirname(path: string): string {
   return cut <= 0 ? "." : path.slice(0, cut);
 }
 
+/** True when `outFile` exists and is newer than every file in `sources` (paths from the module root). */
+function upToDate(outFile: string, sources: readonly string[]): boolean {
+  try {
+    const built = Deno.statSync(outFile).mtime!.getTime();
+    return sources.every((file) => Deno.statSync(new URL(file, MODULE_ROOT)).mtime!.getTime() < built);
+  } catch {
+    return false;
+  }
+}
+
+/** The CUDA library's sources: the shared glue and kernels/cuda/. */
+function cudaSources(): string[] {
+  const cuda = [...Deno.readDirSync(new URL("kernels/cuda/", MODULE_ROOT))].map((e) =>
+    `kernels/cuda/${e.name}`
+  );
+  return [...CPU_SOURCES.filter((file) => file.startsWith("ffi/")), ...cuda];
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { out: { type: "string", default: "build" }, "cpu-only": { type: "boolean", default: false } },
+    options: {
+      out: { type: "string", default: "build" },
+      "cpu-only": { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+    },
   });
-  const out = values.out;
   const started = performance.now();
-  const cpu = await compileCpuLibrary(`${out}/${libraryFileName("cpu")}`);
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`built ${cpu.path} in ${seconds()} s${cpu.notes.map((n) => ` (${n})`).join("")}`);
+  const cpuFile = `${values.out}/${libraryFileName("cpu")}`;
+  if (!values.force && upToDate(cpuFile, CPU_SOURCES)) {
+    console.log(`${cpuFile} is up to date`);
+  } else {
+    const cpu = await compileCpuLibrary(cpuFile);
+    console.log(`built ${cpu.path} in ${seconds()} s${cpu.notes.map((n) => ` (${n})`).join("")}`);
+  }
   if (values["cpu-only"]) return;
   if (!(await hasCommand("nvcc"))) {
     console.log("CUDA library skipped: nvcc not found (install the CUDA toolkit to build it)");
     return;
   }
-  const cuda = await compileCudaLibrary(`${out}/${libraryFileName("cuda")}`);
+  const cudaFile = `${values.out}/${libraryFileName("cuda")}`;
+  if (!values.force && upToDate(cudaFile, cudaSources())) {
+    console.log(`${cudaFile} is up to date`);
+    return;
+  }
+  const cuda = await compileCudaLibrary(cudaFile);
   console.log(`built ${cuda.path} in ${seconds()} s`);
 }
 

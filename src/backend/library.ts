@@ -60,7 +60,8 @@ export async function loadLibrary(kind: LibraryKind): Promise<NativeLibrary> {
     try {
       await compileCpuLibrary(cached);
     } catch (error) {
-      tried.push(`${cached} (compiling it failed: ${(error as BuildError).message})`);
+      const why = error instanceof BuildError ? error.message : String(error);
+      tried.push(`${cached} (compiling it failed: ${why})`);
       return fail();
     }
   }

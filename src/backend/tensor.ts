@@ -40,26 +40,56 @@ export class Tensor<D extends DType = DType> implements Disposable {
   /** Bytes of memory held. */
   readonly byteLength: number;
   #pointer: Deno.PointerObject | null;
+  /** The tensor owning the memory when this one is a reshape of it. */
+  #base: Tensor<D> | null;
 
-  /** Use {@linkcode Device.empty} and friends; this wraps memory the device just allocated. */
-  constructor(device: Device, pointer: Deno.PointerObject, dtype: D, shape: readonly number[]) {
+  /**
+   * Use {@linkcode Device.empty} and friends; this wraps memory the device just
+   * allocated (or, with `base`, memory that `base` owns).
+   */
+  constructor(
+    device: Device,
+    pointer: Deno.PointerObject,
+    dtype: D,
+    shape: readonly number[],
+    base: Tensor<D> | null = null,
+  ) {
     this.device = device;
     this.dtype = dtype;
     this.shape = Object.freeze([...shape]);
     this.size = shape.reduce((a, b) => a * b, 1);
     this.byteLength = this.size * DTYPES[dtype].bytes;
     this.#pointer = pointer;
-    leakNet.register(this, { device, pointer }, this);
+    this.#base = base;
+    if (!base) leakNet.register(this, { device, pointer }, this);
   }
 
-  /** True once closed (directly or by closing the device). */
+  /** True once closed (directly, through the tensor it reshapes, or by closing the device). */
   get closed(): boolean {
-    return this.#pointer === null || this.device.closed;
+    return this.#pointer === null || this.device.closed || (this.#base?.closed ?? false);
+  }
+
+  /**
+   * The same memory under another shape of equal size (zero copy). The result does not
+   * own the memory: closing it is harmless, closing this tensor closes it too.
+   *
+   * @example
+   * ```ts
+   * using q = dev.empty("f32", [tokens, heads * headDim]);
+   * const q3 = q.reshape([tokens, heads, headDim]);
+   * ```
+   */
+  reshape(shape: readonly number[]): Tensor<D> {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (shape.length === 0 || !shape.every((n) => Number.isSafeInteger(n) && n > 0) || size !== this.size) {
+      throw new RangeError(`cannot reshape [${this.shape}] (${this.size} elements) to [${shape}]`);
+    }
+    return new Tensor(this.device, this.pointer, this.dtype, shape, this.#base ?? this);
   }
 
   /** The native pointer, for passing to ABI functions; throws once closed. */
   get pointer(): Deno.PointerObject {
-    if (this.#pointer === null) {
+    if (this.#pointer === null || this.#base?.closed) {
       throw new LukvError("tensor", STATUS.CLOSED, `tensor [${this.shape}] ${this.dtype} used after close()`);
     }
     if (this.device.closed) {
@@ -129,6 +159,7 @@ export class Tensor<D extends DType = DType> implements Disposable {
     const pointer = this.#pointer;
     if (pointer === null) return;
     this.#pointer = null;
+    if (this.#base) return;
     leakNet.unregister(this);
     this.device.release(pointer);
   }

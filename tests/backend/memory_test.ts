@@ -66,3 +66,21 @@ deviceTest("view() is zero-copy on CPU and refused on CUDA", (dev) => {
   assert.equal(view[0], 7, "a native write shows through the view");
   assert.equal(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view)), Deno.UnsafePointer.value(t.pointer));
 });
+
+deviceTest("reshape aliases the memory without owning it", (dev) => {
+  const before = dev.liveBytes();
+  const t = dev.fromArray("f32", Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+  const r = t.reshape([3, 2]);
+  assert.deepEqual(r.shape, [3, 2]);
+  r.fill(9);
+  assert.deepEqual(t.toHost(), new Float32Array(6).fill(9), "writes through the alias reach the owner");
+  r.close();
+  assert.equal(dev.liveBytes(), before + 24, "closing the alias frees nothing");
+  assert.deepEqual(t.reshape([6]).toHost(), new Float32Array(6).fill(9));
+  assert.throws(() => t.reshape([4]), RangeError);
+  const alias = t.reshape([6]);
+  t.close();
+  assert.equal(dev.liveBytes(), before);
+  assert.ok(alias.closed);
+  assert.throws(() => alias.toHost(), { name: "LukvError", code: STATUS.CLOSED });
+});
