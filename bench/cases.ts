@@ -37,11 +37,6 @@ export function matmulFlops({ m, n, k }: MatmulCase): number {
   return 2 * m * n * k;
 }
 
-/** Bytes a matmul must move at least: x, W and y once, in f32. */
-export function matmulBytes({ m, n, k }: MatmulCase): number {
-  return 4 * (m * k + n * k + m * n);
-}
-
 /** Bytes a decode attention must read: the whole K and V caches, in f32. */
 export function attentionBytes({ kvLen, kvHeads, headDim }: AttentionCase): number {
   return 2 * 4 * kvLen * kvHeads * headDim;
