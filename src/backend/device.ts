@@ -41,7 +41,7 @@ export class Device implements Disposable {
     this.#native = native;
     this.kind = native.kind;
     this.libraryPath = native.path;
-    const name = new Uint8Array(256);
+    const name = new Uint8Array(1024);
     this.check("lukv_device_name", native.library.symbols.lukv_device_name(name, BigInt(name.length)));
     this.name = new TextDecoder().decode(name.subarray(0, name.indexOf(0)));
     this.selection = note ? `${this.name} (${note})` : this.name;

@@ -1,0 +1,124 @@
+// memory.cu: device allocation, copies, fill and dtype conversion.
+#include "cuda_common.cuh"
+
+extern "C" LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
+  const char* op = "lukv_alloc";
+  LUKV_TRY(lukv_check_positive(op, "bytes", bytes));
+  LUKV_TRY(lukv_check_host(op, "out_ptr", out_ptr));
+  void* ptr = nullptr;
+  // cudaMalloc aligns to at least 256 bytes, more than the 64 the header promises.
+  LUKV_TRY(lukv_cuda_status(op, cudaMalloc(&ptr, (size_t)bytes)));
+  int status = lukv_registry_insert(ptr, bytes);
+  if (status) {
+    cudaFree(ptr);
+    return status;
+  }
+  *out_ptr = ptr;
+  return LUKV_OK;
+}
+
+// cudaFree waits for the device to be idle, so work still queued on the memory ends first.
+extern "C" LUKV_API int lukv_free(void* ptr) {
+  int64_t bytes;
+  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes));
+  return lukv_cuda_status("lukv_free", cudaFree(ptr));
+}
+
+extern "C" LUKV_API int lukv_copy_to_device(void* dst, LUKV_HOST const void* src, int64_t bytes,
+                                            void* stream) {
+  const char* op = "lukv_copy_to_device";
+  LUKV_TRY(lukv_validate_copy(op, dst, 1, src, 0, bytes));
+  cudaStream_t s = lukv_stream(stream);
+  LUKV_TRY(lukv_cuda_status(
+      op, cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyHostToDevice, s)));
+  // The caller may reuse src as soon as this returns, even if it is pinned memory.
+  return lukv_cuda_status(op, cudaStreamSynchronize(s));
+}
+
+extern "C" LUKV_API int lukv_copy_to_host(LUKV_HOST void* dst, const void* src, int64_t bytes,
+                                          void* stream) {
+  const char* op = "lukv_copy_to_host";
+  LUKV_TRY(lukv_validate_copy(op, dst, 0, src, 1, bytes));
+  cudaStream_t s = lukv_stream(stream);
+  LUKV_TRY(lukv_cuda_status(
+      op, cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToHost, s)));
+  return lukv_cuda_status(op, cudaStreamSynchronize(s));
+}
+
+extern "C" LUKV_API int lukv_copy_device(void* dst, const void* src, int64_t bytes, void* stream) {
+  const char* op = "lukv_copy_device";
+  LUKV_TRY(lukv_validate_copy(op, dst, 1, src, 1, bytes));
+  return lukv_cuda_status(
+      op, cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToDevice, lukv_stream(stream)));
+}
+
+// dst [count] <- bits: the value already rounded to the element type on the host.
+template <typename T>
+__global__ void fill_kernel(T* dst, T bits, int64_t count) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    dst[i] = bits;
+  }
+}
+
+extern "C" LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value,
+                                  void* stream) {
+  const char* op = "lukv_fill";
+  LUKV_TRY(lukv_validate_fill(dst, dtype, count));
+  cudaStream_t s = lukv_stream(stream);
+  const int threads = 256;
+  unsigned blocks = lukv_grid_1d(count, threads);
+  // Rounded through f32 like the CPU library, so both write the same bits.
+  float rounded = (float)value;
+  switch (dtype) {
+    case LUKV_F32:
+      fill_kernel<<<blocks, threads, 0, s>>>((float*)dst, rounded, count);
+      break;
+    case LUKV_F16:
+      fill_kernel<<<blocks, threads, 0, s>>>((uint16_t*)dst, lukv_f32_to_f16(rounded), count);
+      break;
+    case LUKV_BF16:
+      fill_kernel<<<blocks, threads, 0, s>>>((uint16_t*)dst, lukv_f32_to_bf16(rounded), count);
+      break;
+    default:
+      if (!(value > -2147483649.0 && value < 2147483648.0)) {
+        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: %g does not fit an i32", op, value);
+      }
+      fill_kernel<<<blocks, threads, 0, s>>>((int32_t*)dst, (int32_t)value, count);
+  }
+  return lukv_launch_status(op);
+}
+
+// Reads element i of a f32/f16/bf16 array as f32 with the shared conversions, so CUDA
+// and CPU produce the same bits (NaN payloads included).
+static __device__ __forceinline__ float load_as_f32(const void* src, int32_t dtype, int64_t i) {
+  switch (dtype) {
+    case LUKV_F16: return lukv_f16_to_f32(((const uint16_t*)src)[i]);
+    case LUKV_BF16: return lukv_bf16_to_f32(((const uint16_t*)src)[i]);
+    default: return ((const float*)src)[i];
+  }
+}
+
+// dst [count] of dst_dtype <- src [count] of src_dtype, through f32 (exact for the
+// widening step, so the only rounding is the final one).
+__global__ void convert_kernel(void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
+                               int64_t count) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    float value = load_as_f32(src, src_dtype, i);
+    switch (dst_dtype) {
+      case LUKV_F16: ((uint16_t*)dst)[i] = lukv_f32_to_f16(value); break;
+      case LUKV_BF16: ((uint16_t*)dst)[i] = lukv_f32_to_bf16(value); break;
+      default: ((float*)dst)[i] = value;
+    }
+  }
+}
+
+extern "C" LUKV_API int lukv_convert(void* dst, int32_t dst_dtype, const void* src,
+                                     int32_t src_dtype, int64_t count, void* stream) {
+  LUKV_TRY(lukv_validate_convert(dst, dst_dtype, src, src_dtype, count));
+  const int threads = 256;
+  convert_kernel<<<lukv_grid_1d(count, threads), threads, 0, lukv_stream(stream)>>>(
+      dst, dst_dtype, src, src_dtype, count);
+  return lukv_launch_status("lukv_convert");
+}
