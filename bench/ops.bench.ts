@@ -10,7 +10,7 @@ import { type DeviceRequest, openDevice, ops } from "../mod.ts";
 import { ATTENTION_CASES, attentionName, MATMUL_CASES, matmulName } from "./cases.ts";
 
 const dev = await openDevice((Deno.env.get("LUKV_BENCH_DEVICE") ?? "auto") as DeviceRequest);
-console.log(`device: ${dev.selection}`);
+console.error(`device: ${dev.selection}`);
 
 const baselines = await loadBaselines();
 
@@ -95,7 +95,7 @@ async function loadBaselines() {
           result: "void",
         },
       }).symbols;
-      console.log(`OpenBLAS baseline: ${name}`);
+      console.error(`OpenBLAS baseline: ${name}`);
       break;
     } catch {
       // Not installed under this name; the naive baseline still stands.

@@ -32,9 +32,13 @@ const output = await new Deno.Command(Deno.execPath(), {
     "bench/ops.bench.ts",
   ],
   stdout: "piped",
-  stderr: "inherit",
+  stderr: "piped",
 }).output();
-if (!output.success) Deno.exit(1);
+const diagnostics = new TextDecoder().decode(output.stderr);
+if (!output.success) {
+  console.error(diagnostics);
+  Deno.exit(1);
+}
 const report = JSON.parse(new TextDecoder().decode(output.stdout)) as {
   runtime: string;
   cpu: string;
@@ -48,7 +52,9 @@ const baselineOf = new Map(
 );
 const ratio = (b: BenchRecord) => (baselineOf.get(b.group)! / nanos.get(b.name)!).toFixed(2);
 
-console.log(`Runtime ${report.runtime}, CPU ${report.cpu}\n`);
+console.log(`Runtime ${report.runtime}, CPU ${report.cpu}`);
+for (const line of diagnostics.split("\n").filter((l) => /^(device|OpenBLAS baseline):/.test(l))) console.log(`\n${line}`);
+console.log();
 console.log("| matmul m x n x k | implementation | time | GFLOP/s | speed vs naive C |");
 console.log("|---|---|---:|---:|---:|");
 for (const c of MATMUL_CASES) {
