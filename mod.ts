@@ -17,10 +17,12 @@
  * @module
  */
 
+export type { LibraryKind } from "./ffi/build.ts";
 export { Device, type DeviceRequest, openDevice } from "./src/backend/device.ts";
 export { type DType, DTYPES, type HostArray } from "./src/backend/dtype.ts";
 export { LukvError, STATUS, type StatusName } from "./src/backend/errors.ts";
 export { loadLibrary, type NativeLibrary } from "./src/backend/library.ts";
+/** The ops of a Llama-family forward on tensors (matmul, rmsnorm, rope, attention, ...). */
 export * as ops from "./src/backend/ops.ts";
 export { ABI_VERSION, type LukvSymbols, SYMBOLS } from "./src/backend/symbols.ts";
 export { Tensor } from "./src/backend/tensor.ts";

@@ -53,7 +53,9 @@ const baselineOf = new Map(
 const ratio = (b: BenchRecord) => (baselineOf.get(b.group)! / nanos.get(b.name)!).toFixed(2);
 
 console.log(`Runtime ${report.runtime}, CPU ${report.cpu}`);
-for (const line of diagnostics.split("\n").filter((l) => /^(device|OpenBLAS baseline):/.test(l))) console.log(`\n${line}`);
+for (const line of diagnostics.split("\n").filter((l) => /^(device|OpenBLAS baseline):/.test(l))) {
+  console.log(`\n${line}`);
+}
 console.log();
 console.log("| matmul m x n x k | implementation | time | GFLOP/s | speed vs naive C |");
 console.log("|---|---|---:|---:|---:|");

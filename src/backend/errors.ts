@@ -41,7 +41,13 @@ export class LukvError extends Error {
   /** The numeric status (see {@linkcode STATUS}). */
   readonly code: number;
 
-  /** @param op failing operation; @param code status; @param message why it failed. */
+  /**
+   * Creates the error; the message is prefixed with `op` unless it already starts with it.
+   *
+   * @param op the failing operation
+   * @param code the status (see {@linkcode STATUS})
+   * @param message why it failed
+   */
   constructor(op: string, code: number, message: string) {
     super(message.startsWith(op) ? message : `${op}: ${message}`);
     this.name = "LukvError";
