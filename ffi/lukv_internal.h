@@ -64,7 +64,7 @@ int lukv_check_dtype(const char* op, const char* name, int32_t dtype, unsigned a
  * is the mask of weight dtypes this library's matmul takes. */
 int lukv_validate_copy(const char* op, const void* dst, int dst_on_device, const void* src,
                        int src_on_device, int64_t bytes);
-int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count);
+int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count, double value);
 int lukv_validate_convert(const void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
                           int64_t count);
 int lukv_validate_matmul(const float* y, const float* x, const void* w, int32_t w_dtype,

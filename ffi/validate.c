@@ -22,10 +22,13 @@ int lukv_validate_copy(const char* op, const void* dst, int dst_on_device, const
   return LUKV_OK;
 }
 
-int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count) {
+int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count, double value) {
   const char* op = "lukv_fill";
   POSITIVE("count", count);
   LUKV_TRY(lukv_check_dtype(op, "dst", dtype, 0xfu));
+  if (dtype == LUKV_I32 && !(value > -2147483649.0 && value < 2147483648.0)) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: %g does not fit an i32", op, value);
+  }
   SPAN("dst", dst, count, lukv_dtype_size(dtype));
   return LUKV_OK;
 }

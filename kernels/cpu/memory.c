@@ -54,7 +54,7 @@ LUKV_API int lukv_copy_device(void* dst, const void* src, int64_t bytes, void* s
 
 LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, void* stream) {
   (void)stream;
-  LUKV_TRY(lukv_validate_fill(dst, dtype, count));
+  LUKV_TRY(lukv_validate_fill(dst, dtype, count, value));
   switch (dtype) {
     case LUKV_F32: {
       float* out = (float*)dst;
@@ -69,9 +69,6 @@ LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, vo
       break;
     }
     default: {
-      if (!(value > -2147483649.0 && value < 2147483648.0)) {
-        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "lukv_fill: %g does not fit an i32", value);
-      }
       int32_t* out = (int32_t*)dst;
       for (int64_t i = 0; i < count; i++) out[i] = (int32_t)value;
     }

@@ -7,7 +7,13 @@ extern "C" LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
   LUKV_TRY(lukv_check_host(op, "out_ptr", out_ptr));
   void* ptr = nullptr;
   // cudaMalloc aligns to at least 256 bytes, more than the 64 the header promises.
-  LUKV_TRY(lukv_cuda_status(op, cudaMalloc(&ptr, (size_t)bytes)));
+  cudaError_t err = cudaMalloc(&ptr, (size_t)bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return lukv_fail(err == cudaErrorMemoryAllocation ? LUKV_ERR_OUT_OF_MEMORY : LUKV_ERR_DEVICE,
+                     "%s: cannot allocate %lld bytes (%s)", op, (long long)bytes,
+                     cudaGetErrorString(err));
+  }
   int status = lukv_registry_insert(ptr, bytes);
   if (status) {
     cudaFree(ptr);
@@ -64,7 +70,7 @@ __global__ void fill_kernel(T* dst, T bits, int64_t count) {
 extern "C" LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value,
                                   void* stream) {
   const char* op = "lukv_fill";
-  LUKV_TRY(lukv_validate_fill(dst, dtype, count));
+  LUKV_TRY(lukv_validate_fill(dst, dtype, count, value));
   cudaStream_t s = lukv_stream(stream);
   const int threads = 256;
   unsigned blocks = lukv_grid_1d(count, threads);
@@ -81,9 +87,6 @@ extern "C" LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, doubl
       fill_kernel<<<blocks, threads, 0, s>>>((uint16_t*)dst, lukv_f32_to_bf16(rounded), count);
       break;
     default:
-      if (!(value > -2147483649.0 && value < 2147483648.0)) {
-        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: %g does not fit an i32", op, value);
-      }
       fill_kernel<<<blocks, threads, 0, s>>>((int32_t*)dst, (int32_t)value, count);
   }
   return lukv_launch_status(op);
