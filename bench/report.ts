@@ -36,7 +36,8 @@ const output = await new Deno.Command(Deno.execPath(), {
 }).output();
 const diagnostics = new TextDecoder().decode(output.stderr);
 if (!output.success) {
-  console.error(diagnostics);
+  // deno bench reports an uncaught error on stdout, next to the results.
+  console.error(diagnostics + new TextDecoder().decode(output.stdout));
   Deno.exit(1);
 }
 const report = JSON.parse(new TextDecoder().decode(output.stdout)) as {

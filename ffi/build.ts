@@ -234,8 +234,13 @@ async function main(): Promise<void> {
       out: { type: "string", default: "build" },
       "cpu-only": { type: "boolean", default: false },
       force: { type: "boolean", default: false },
+      "cuda-arch": { type: "string", default: "80,90" },
     },
   });
+  const archs = values["cuda-arch"].split(",").map(Number);
+  if (!archs.every((arch) => Number.isInteger(arch) && arch >= 50)) {
+    throw new BuildError(`--cuda-arch takes compute capabilities like 80,90; got ${values["cuda-arch"]}`);
+  }
   const started = performance.now();
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
   const cpuFile = `${values.out}/${libraryFileName("cpu")}`;
@@ -255,7 +260,7 @@ async function main(): Promise<void> {
     console.log(`${cudaFile} is up to date`);
     return;
   }
-  const cuda = await compileCudaLibrary(cudaFile);
+  const cuda = await compileCudaLibrary(cudaFile, { archs });
   console.log(`built ${cuda.path} in ${seconds()} s`);
 }
 
