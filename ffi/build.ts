@@ -83,8 +83,11 @@ export async function compileCpuLibrary(
   const cc = options.cc ?? Deno.env.get("CC") ?? "cc";
   const root = await localSources(options.sourceRoot ?? MODULE_ROOT);
   const sources = CPU_SOURCES.filter((file) => file.endsWith(".c")).map((f) => `${root}/${f}`);
+  // -z nodelete: OpenMP's worker threads outlive any op, so unloading the library (and
+  // libgomp with it) when a Device closes would pull code from under them.
   const base = ["-O3", "-march=native", "-shared", "-fPIC", "-fvisibility=hidden", "-std=gnu11"];
-  const tail = [`-I${root}/ffi`, ...sources, "-lm", "-lpthread"];
+  const link = Deno.build.os === "darwin" ? [] : ["-Wl,-z,nodelete"];
+  const tail = [`-I${root}/ffi`, ...sources, "-lm", "-lpthread", ...link];
   const withOpenMp = [...base, "-fopenmp", ...tail];
   try {
     return { ...(await compileAtomically(cc, withOpenMp, outFile)), notes: [] };
@@ -137,6 +140,8 @@ export async function compileCudaLibrary(
     ...kernels,
     "-ldl",
     "-lpthread",
+    // Never unloaded: the cuBLAS handle and cudart's own state live for the process.
+    "-Xlinker=-z,nodelete",
   ];
   return { ...(await compileAtomically(options.nvcc ?? "nvcc", args, outFile)), notes: [] };
 }
@@ -209,11 +214,16 @@ function dirname(path: string): string {
   return cut <= 0 ? "." : path.slice(0, cut);
 }
 
-/** True when `outFile` exists and is newer than every file in `sources` (paths from the module root). */
+/**
+ * True when `outFile` exists and is newer than every file in `sources` (paths from the
+ * module root) and than this script, whose flags are part of the build.
+ */
 function upToDate(outFile: string, sources: readonly string[]): boolean {
   try {
     const built = Deno.statSync(outFile).mtime!.getTime();
-    return sources.every((file) => Deno.statSync(new URL(file, MODULE_ROOT)).mtime!.getTime() < built);
+    return [...sources, "ffi/build.ts"].every((file) =>
+      Deno.statSync(new URL(file, MODULE_ROOT)).mtime!.getTime() < built
+    );
   } catch {
     return false;
   }

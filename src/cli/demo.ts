@@ -64,12 +64,7 @@ function layer(x: Tensor, tokens: number, pos0: number): void {
   ops.rope(k3, cos, sin, pos0);
   ops.kvWrite(kCache, k3, pos0);
   ops.kvWrite(vCache, v3, pos0);
-  using out3 = dev.empty("f32", [tokens, heads, headDim]);
-  ops.attentionPrefill(out3, q3, kCache, vCache, pos0 + tokens);
-  dev.check(
-    "lukv_copy_device",
-    dev.symbols.lukv_copy_device(attn.pointer, out3.pointer, BigInt(out3.byteLength), null),
-  );
+  ops.attentionPrefill(attn.reshape([tokens, heads, headDim]), q3, kCache, vCache, pos0 + tokens);
   ops.matmul(h, attn, wo);
   ops.add(x, x, h);
   using gate = dev.empty("f32", [tokens, mlp]), up = dev.empty("f32", [tokens, mlp]);

@@ -81,3 +81,21 @@ Deno.test("without build/, the loader compiles the CPU library into the cache fo
     await Deno.remove(copy, { recursive: true });
   }
 });
+
+Deno.test("closing a device after multithreaded work leaves the process healthy", async () => {
+  // Closing the library once OpenMP's workers exist used to unload code under them (SIGSEGV at exit).
+  const script = `import { openDevice, ops } from "${new URL("mod.ts", root).pathname}";
+    const dev = await openDevice("cpu");
+    const x = dev.zeros("f32", [256, 256]), y = dev.zeros("f32", [256, 256]);
+    ops.matmul(y, x, x);
+    dev.close();
+    console.log("closed");`;
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    env: { OMP_NUM_THREADS: "2" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  assert.equal(new TextDecoder().decode(result.stdout).trim(), "closed");
+});
