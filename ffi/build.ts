@@ -117,11 +117,7 @@ export async function compileCudaLibrary(
 ): Promise<BuildResult> {
   const root = await localSources(MODULE_ROOT);
   const archs = options.archs ?? [80, 90];
-  const cudaDir = `${root}/kernels/cuda`;
-  const kernels = [...Deno.readDirSync(cudaDir)]
-    .filter((entry) => entry.name.endsWith(".cu"))
-    .map((entry) => `${cudaDir}/${entry.name}`)
-    .sort();
+  const compiled = cudaSources().filter((file) => /\.(c|cu)$/.test(file)).map((file) => `${root}/${file}`);
   const last = archs[archs.length - 1];
   const args = [
     "-O3",
@@ -135,9 +131,7 @@ export async function compileCudaLibrary(
     "-gencode",
     `arch=compute_${last},code=compute_${last}`,
     `-I${root}/ffi`,
-    `${root}/ffi/common.c`,
-    `${root}/ffi/validate.c`,
-    ...kernels,
+    ...compiled,
     "-ldl",
     "-lpthread",
     // Never unloaded: the cuBLAS handle and cudart's own state live for the process.
@@ -229,12 +223,12 @@ function upToDate(outFile: string, sources: readonly string[]): boolean {
   }
 }
 
-/** The CUDA library's sources: the shared glue and kernels/cuda/. */
+/** The CUDA library's sources, from the module root: the shared glue and kernels/cuda/ (local modules only). */
 function cudaSources(): string[] {
   const cuda = [...Deno.readDirSync(new URL("kernels/cuda/", MODULE_ROOT))].map((e) =>
     `kernels/cuda/${e.name}`
   );
-  return [...CPU_SOURCES.filter((file) => file.startsWith("ffi/")), ...cuda];
+  return [...CPU_SOURCES.filter((file) => file.startsWith("ffi/")), ...cuda.sort()];
 }
 
 async function main(): Promise<void> {
