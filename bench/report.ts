@@ -57,30 +57,45 @@ console.log(`Runtime ${report.runtime}, CPU ${report.cpu}`);
 for (const line of diagnostics.split("\n").filter((l) => /^(device|OpenBLAS baseline):/.test(l))) {
   console.log(`\n${line}`);
 }
-console.log();
-console.log("| matmul m x n x k | implementation | time | GFLOP/s | speed vs naive C |");
-console.log("|---|---|---:|---:|---:|");
-for (const c of MATMUL_CASES) {
-  for (const b of report.benches.filter((r) => r.name.startsWith(matmulName(c, "")))) {
-    const ns = nanos.get(b.name)!;
-    const impl = b.name.slice(matmulName(c, "").length);
-    console.log(
-      `| ${c.m} x ${c.n} x ${c.k} (${c.label}) | ${impl} | ${(ns / 1e6).toFixed(2)} ms | ${
-        (matmulFlops(c) / ns).toFixed(1)
-      } | ${ratio(b)}x |`,
-    );
+
+/**
+ * One Markdown table: a row per bench of each case, with its time, its rate (`work`
+ * divided by nanoseconds: GFLOP/s for FLOPs, GB/s for bytes) and its ratio to the
+ * group's baseline.
+ */
+function table<C>(
+  header: string,
+  cases: readonly C[],
+  nameOf: (c: C, impl: string) => string,
+  describe: (c: C) => string,
+  work: (c: C) => number,
+) {
+  console.log(`\n${header}\n|---|---|---:|---:|---:|`);
+  for (const c of cases) {
+    const prefix = nameOf(c, "");
+    for (const b of report.benches.filter((r) => r.name.startsWith(prefix))) {
+      const ns = nanos.get(b.name)!;
+      const rate = (work(c) / ns).toFixed(1);
+      console.log(
+        `| ${describe(c)} | ${b.name.slice(prefix.length)} | ${(ns / 1e6).toFixed(2)} ms | ${rate} | ${
+          ratio(b)
+        }x |`,
+      );
+    }
   }
 }
-console.log("\n| decode attention, context | implementation | time | GB/s (K+V read) | speed vs memcpy |");
-console.log("|---|---|---:|---:|---:|");
-for (const c of ATTENTION_CASES) {
-  for (const b of report.benches.filter((r) => r.name.startsWith(attentionName(c, "")))) {
-    const ns = nanos.get(b.name)!;
-    const impl = b.name.slice(attentionName(c, "").length);
-    console.log(
-      `| ${c.kvLen} (${c.qHeads} q / ${c.kvHeads} kv heads, d ${c.headDim}) | ${impl} | ${
-        (ns / 1e6).toFixed(2)
-      } ms | ${(attentionBytes(c) / ns).toFixed(1)} | ${ratio(b)}x |`,
-    );
-  }
-}
+
+table(
+  "| matmul m x n x k | implementation | time | GFLOP/s | speed vs naive C |",
+  MATMUL_CASES,
+  matmulName,
+  (c) => `${c.m} x ${c.n} x ${c.k} (${c.label})`,
+  matmulFlops,
+);
+table(
+  "| decode attention, context | implementation | time | GB/s (K+V read) | speed vs memcpy |",
+  ATTENTION_CASES,
+  attentionName,
+  (c) => `${c.kvLen} (${c.qHeads} q / ${c.kvHeads} kv heads, d ${c.headDim})`,
+  attentionBytes,
+);
