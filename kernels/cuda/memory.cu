@@ -9,9 +9,9 @@ extern "C" LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
   // cudaMalloc aligns to at least 256 bytes, more than the 64 the header promises.
   cudaError_t err = cudaMalloc(&ptr, (size_t)bytes);
   if (err != cudaSuccess) {
-    cudaGetLastError();
-    return lukv_fail(err == cudaErrorMemoryAllocation ? LUKV_ERR_OUT_OF_MEMORY : LUKV_ERR_DEVICE,
-                     "%s: cannot allocate %lld bytes (%s)", op, (long long)bytes,
+    // lukv_cuda_status maps the code; the message then says how much was asked for.
+    int code = lukv_cuda_status(op, err);
+    return lukv_fail(code, "%s: cannot allocate %lld bytes (%s)", op, (long long)bytes,
                      cudaGetErrorString(err));
   }
   int status = lukv_registry_insert(ptr, bytes);
@@ -30,25 +30,27 @@ extern "C" LUKV_API int lukv_free(void* ptr) {
   return lukv_cuda_status("lukv_free", cudaFree(ptr));
 }
 
+// Queues a host<->device copy and waits for it, so the host buffer may be reused (or
+// read) as soon as the call returns, pinned or not.
+static int copy_and_wait(const char* op, void* dst, const void* src, int64_t bytes,
+                         cudaMemcpyKind kind, void* stream) {
+  cudaStream_t s = lukv_stream(stream);
+  LUKV_TRY(lukv_cuda_status(op, cudaMemcpyAsync(dst, src, (size_t)bytes, kind, s)));
+  return lukv_cuda_status(op, cudaStreamSynchronize(s));
+}
+
 extern "C" LUKV_API int lukv_copy_to_device(void* dst, LUKV_HOST const void* src, int64_t bytes,
                                             void* stream) {
   const char* op = "lukv_copy_to_device";
   LUKV_TRY(lukv_validate_copy(op, dst, 1, src, 0, bytes));
-  cudaStream_t s = lukv_stream(stream);
-  LUKV_TRY(lukv_cuda_status(
-      op, cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyHostToDevice, s)));
-  // The caller may reuse src as soon as this returns, even if it is pinned memory.
-  return lukv_cuda_status(op, cudaStreamSynchronize(s));
+  return copy_and_wait(op, dst, src, bytes, cudaMemcpyHostToDevice, stream);
 }
 
 extern "C" LUKV_API int lukv_copy_to_host(LUKV_HOST void* dst, const void* src, int64_t bytes,
                                           void* stream) {
   const char* op = "lukv_copy_to_host";
   LUKV_TRY(lukv_validate_copy(op, dst, 0, src, 1, bytes));
-  cudaStream_t s = lukv_stream(stream);
-  LUKV_TRY(lukv_cuda_status(
-      op, cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToHost, s)));
-  return lukv_cuda_status(op, cudaStreamSynchronize(s));
+  return copy_and_wait(op, dst, src, bytes, cudaMemcpyDeviceToHost, stream);
 }
 
 extern "C" LUKV_API int lukv_copy_device(void* dst, const void* src, int64_t bytes, void* stream) {
