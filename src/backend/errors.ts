@@ -14,6 +14,8 @@ export const STATUS = {
   LOAD: 100,
   /** TypeScript side only: a tensor or device was used after `close()`. */
   CLOSED: 101,
+  /** TypeScript side only: a malformed or inconsistent file: safetensors, config, tokenizer, profile. */
+  FORMAT: 102,
 } as const;
 
 /** A status code name, e.g. `"SHAPE"`. */
