@@ -1,6 +1,8 @@
 /**
  * lukv: Llama-family inference in Deno with a compressed KV cache and LU-KV per-head
- * budgets. This entry point exports the native backend: devices, tensors and ops.
+ * budgets. This entry point exports the native backend (devices, tensors, ops) and the
+ * LU-KV core: eviction curves, the budget solver, profiles and budget allocators. The
+ * LU-KV core is pure TypeScript: it needs no native library and no permissions.
  *
  * @example
  * ```ts
@@ -12,6 +14,16 @@
  * using y = dev.empty("f32", [2, 2]);
  * ops.matmul(y, x, w);
  * console.log(y.toHost()); // Float32Array [1, 2, 3, 4]
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { evictionCurves, keepCounts, readHeadTableNpy, solveBudgets } from "@lukv/lukv";
+ *
+ * const oracle = readHeadTableNpy(await Deno.readFile("oracle.npy")); // [L, H, T]
+ * const scores = readHeadTableNpy(await Deno.readFile("scores.npy"));
+ * const budgets = solveBudgets(evictionCurves(oracle, scores, { sink: 4, window: 32 }));
+ * const keep = keepCounts(budgets, 0.8, 8192); // Int32Array [L * H]
  * ```
  *
  * @module
@@ -26,3 +38,22 @@ export { loadLibrary, type NativeLibrary } from "./src/backend/library.ts";
 export * as ops from "./src/backend/ops.ts";
 export { ABI_VERSION, type LukvSymbols, SYMBOLS } from "./src/backend/symbols.ts";
 export { Tensor } from "./src/backend/tensor.ts";
+export { averageBudgets, budgetStats, keepCounts, type RatioStats } from "./src/lukv/budgets.ts";
+export { type EvictionCurves, evictionCurves, type Protection } from "./src/lukv/curves.ts";
+export { type NpyArray, readNpy, writeNpy } from "./src/lukv/npy.ts";
+export { type Profile, PROFILE_VERSION, readProfile, writeProfile } from "./src/lukv/profile.ts";
+export { solveBudgets, type SolveOptions } from "./src/lukv/solver.ts";
+export { readBudgetNpy, readHeadTableNpy, writeBudgetNpy, writeHeadTableNpy } from "./src/lukv/table_npy.ts";
+export {
+  budgetRatios,
+  type BudgetTable,
+  checkBudgetTable,
+  checkCompressionRatio,
+  checkHeadTable,
+  type HeadTable,
+  RATIO_COUNT,
+} from "./src/lukv/tables.ts";
+export { adaKvKeep } from "./src/press/allocators/adakv.ts";
+export { type Allocator, meanKeep } from "./src/press/allocators/allocator.ts";
+export { pyramidKvKeep } from "./src/press/allocators/pyramidkv.ts";
+export { uniformKeep } from "./src/press/allocators/uniform.ts";

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { LukvError, STATUS } from "../../src/backend/errors.ts";
-import { readBudgetNpy, writeBudgetNpy } from "../../src/lukv/budget_npy.ts";
+import { readBudgetNpy, writeBudgetNpy } from "../../src/lukv/table_npy.ts";
 import { averageBudgets, budgetStats, keepCounts } from "../../src/lukv/budgets.ts";
 import { evictionCurves } from "../../src/lukv/curves.ts";
 import { writeNpy } from "../../src/lukv/npy.ts";

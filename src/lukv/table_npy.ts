@@ -1,7 +1,47 @@
-/** The published LU-KV curve format: a `[99, L, H]` .npy array of prune ratios, as kvpress's `LUKVPress` reads it. */
+/** LU-KV tables as .npy: `[L, H, T]` oracle/score tables, and the published `[99, L, H]` curve format kvpress's `LUKVPress` reads. */
 
 import { readNpy, writeNpy } from "./npy.ts";
-import { budgetRatios, type BudgetTable, checkBudgetTable, RATIO_COUNT } from "./tables.ts";
+import {
+  budgetRatios,
+  type BudgetTable,
+  checkBudgetTable,
+  checkHeadTable,
+  type HeadTable,
+  RATIO_COUNT,
+} from "./tables.ts";
+
+/**
+ * Reads an oracle or score table from `.npy` bytes of shape `[num_layers,
+ * num_kv_heads, T]` (float32 or float64, C order), as the official release saves them.
+ *
+ * @param what names the table in errors, e.g. the file name
+ * @example
+ * ```ts
+ * const oracle = readHeadTableNpy(await Deno.readFile("oracle.npy"), "oracle.npy");
+ * ```
+ */
+export function readHeadTableNpy(bytes: Uint8Array, what = "table"): HeadTable {
+  const { shape, data } = readNpy(bytes);
+  if (shape.length !== 3) {
+    throw new RangeError(`${what}: expected shape [num_layers, num_kv_heads, T], got [${shape.join(", ")}]`);
+  }
+  const table = { layers: shape[0], heads: shape[1], length: shape[2], data };
+  checkHeadTable(table, what);
+  return table;
+}
+
+/**
+ * Writes an `[L, H, T]` table as `.npy` bytes in its own dtype.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeFile("scores.npy", writeHeadTableNpy(scores));
+ * ```
+ */
+export function writeHeadTableNpy(table: HeadTable): Uint8Array {
+  checkHeadTable(table, "table");
+  return writeNpy({ shape: [table.layers, table.heads, table.length], data: table.data });
+}
 
 /**
  * Reads a budget table from `.npy` bytes: shape `[99, num_layers, num_kv_heads]`,
