@@ -1,0 +1,421 @@
+/** Text to token ids and back (tokenizer.json via @huggingface/tokenizers), streaming detokenization, chat templates. */
+
+import { Template } from "@huggingface/jinja";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { z } from "zod";
+import { LukvError, STATUS } from "../backend/errors.ts";
+import { issueLines, readJsonFile, readTextFile } from "./json_file.ts";
+
+/** One chat turn, as chat templates expect it. */
+export interface ChatMessage {
+  /** `"system"`, `"user"`, `"assistant"`, ... */
+  role: string;
+  /** The text of the turn. */
+  content: string;
+}
+
+/** Options of {@linkcode Tokenizer.decode} and {@linkcode Tokenizer.stream}. */
+export interface DecodeOptions {
+  /** Drop special tokens (BOS, EOS, ...) from the text; default false. */
+  skipSpecialTokens?: boolean;
+}
+
+/** Where the tokenizer's pieces came from, for error messages. */
+export interface TokenizerSources {
+  /** The parsed `tokenizer.json`. */
+  tokenizer: unknown;
+  /** The parsed `tokenizer_config.json`, if any. */
+  config?: unknown;
+  /** A chat template that wins over the config's (the `chat_template.jinja` file). */
+  chatTemplate?: string;
+}
+
+const OP = "tokenizer";
+const TOKENIZER_FILE = "tokenizer.json";
+const CONFIG_FILE = "tokenizer_config.json";
+const TEMPLATE_FILE = "chat_template.jinja";
+const MODEL_TYPES = ["BPE", "Unigram", "WordPiece"] as const;
+
+const ID = "expected a token id (an integer >= 0)";
+const id = z.number({ message: ID }).int({ message: ID }).nonnegative({ message: ID });
+const VOCAB = "expected a map from token to id, or a list of [token, score] pairs";
+const MERGE = 'expected a merge ("a b" or ["a", "b"])';
+const tokenizerJsonSchema = z.object({
+  model: z.object({
+    type: z.enum(MODEL_TYPES, {
+      errorMap: () => ({
+        message: `expected one of ${MODEL_TYPES.join(", ")} (what @huggingface/tokenizers implements)`,
+      }),
+    }).optional(),
+    vocab: z.union([z.record(id), z.array(z.tuple([z.string(), z.number()]))], {
+      errorMap: () => ({ message: VOCAB }),
+    }),
+    merges: z.array(
+      z.union([z.string(), z.tuple([z.string(), z.string()])], { errorMap: () => ({ message: MERGE }) }),
+      { message: "expected a list of merges" },
+    ).optional(),
+  }, { message: "expected an object" }).passthrough(),
+  added_tokens: z.array(
+    z.object({
+      id,
+      content: z.string({ message: "expected the token's text" }),
+      special: z.boolean({ message: "expected true or false" }).optional(),
+    }, { message: "expected {id, content, special, ...}" }).passthrough(),
+    { message: "expected a list of added tokens" },
+  ).optional(),
+}, { message: "expected a JSON object" }).passthrough().superRefine((json, ctx) => {
+  if (json.model.type === "BPE" && json.model.merges === undefined) {
+    ctx.addIssue({ code: "custom", path: ["model", "merges"], message: "a BPE model needs its merges" });
+  }
+});
+
+const TOKEN = "expected a token string or {content: ...}";
+const tokenValue = z.union([z.string(), z.object({ content: z.string() }).passthrough()], {
+  errorMap: () => ({ message: TOKEN }),
+});
+const specialToken = tokenValue.nullable();
+const tokenizerConfigSchema = z.object({
+  bos_token: specialToken.optional(),
+  eos_token: specialToken.optional(),
+  unk_token: specialToken.optional(),
+  pad_token: specialToken.optional(),
+  additional_special_tokens: z.array(tokenValue, { message: "expected a list of tokens" }).optional(),
+  chat_template: z.union([
+    z.string(),
+    z.array(z.object({ name: z.string(), template: z.string() })),
+  ], { errorMap: () => ({ message: "expected a template string or a list of {name, template}" }) }).nullable()
+    .optional(),
+  clean_up_tokenization_spaces: z.boolean({ message: "expected true or false" }).optional(),
+}, { message: "expected a JSON object" }).passthrough();
+
+function tokenText(value: z.infer<typeof specialToken> | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  return typeof value === "string" ? value : value.content;
+}
+
+function formatError(message: string): LukvError {
+  return new LukvError(OP, STATUS.FORMAT, message);
+}
+
+/**
+ * A Hugging Face tokenizer: `tokenizer.json` run by `@huggingface/tokenizers`, plus what
+ * `tokenizer_config.json` adds (special tokens, the chat template). Ids are Int32Array.
+ *
+ * @example
+ * ```ts
+ * const tokenizer = await Tokenizer.load("models/tiny");
+ * const ids = tokenizer.encode("Hello world"); // Int32Array, BOS first if the post-processor adds it
+ * tokenizer.decode(ids, { skipSpecialTokens: true }); // "Hello world"
+ * ```
+ */
+export class Tokenizer {
+  /** The BOS token's text (from tokenizer_config.json), or null. */
+  readonly bosToken: string | null;
+  /** The EOS token's text (from tokenizer_config.json), or null. */
+  readonly eosToken: string | null;
+  /** The chat template's source, or null when the model has none. */
+  readonly chatTemplate: string | null;
+  /** One more than the largest token id the tokenizer knows (added tokens included). */
+  readonly vocabSize: number;
+  readonly #hf: HfTokenizer;
+  readonly #template: Template | null;
+  readonly #templateVariables: Record<string, string>;
+  readonly #cleanUpSpaces: boolean;
+
+  /**
+   * Builds a tokenizer from parsed files; each malformed part is a LukvError (FORMAT)
+   * naming its file and field.
+   *
+   * @example
+   * ```ts
+   * const tokenizer = new Tokenizer({ tokenizer: JSON.parse(tokenizerJson), config: JSON.parse(configJson) });
+   * ```
+   */
+  constructor(sources: TokenizerSources) {
+    const json = tokenizerJsonSchema.safeParse(sources.tokenizer);
+    if (!json.success) {
+      throw formatError(issueLines(TOKENIZER_FILE, json.error.issues, sources.tokenizer).join("\n"));
+    }
+    const rawConfig = sources.config ?? {};
+    const config = tokenizerConfigSchema.safeParse(rawConfig);
+    if (!config.success) {
+      throw formatError(issueLines(CONFIG_FILE, config.error.issues, rawConfig).join("\n"));
+    }
+
+    const c = config.data;
+    const tokens = {
+      bos_token: tokenText(c.bos_token),
+      eos_token: tokenText(c.eos_token),
+      unk_token: tokenText(c.unk_token),
+      pad_token: tokenText(c.pad_token),
+    };
+    try {
+      this.#hf = new HfTokenizer(
+        {
+          normalizer: null,
+          pre_tokenizer: null,
+          post_processor: null,
+          decoder: null,
+          ...json.data,
+          added_tokens: json.data.added_tokens ?? [],
+        },
+        {
+          ...c,
+          ...Object.fromEntries(Object.entries(tokens).filter(([, v]) => v !== null)),
+          additional_special_tokens: c.additional_special_tokens?.map((t) => tokenText(t)),
+        },
+      );
+    } catch (error) {
+      throw formatError(
+        `${TOKENIZER_FILE}: @huggingface/tokenizers cannot build it: ${(error as Error).message}`,
+      );
+    }
+    this.bosToken = tokens.bos_token;
+    this.eosToken = tokens.eos_token;
+    // transformers' default since 4.45; @huggingface/tokenizers would default to true.
+    this.#cleanUpSpaces = c.clean_up_tokenization_spaces ?? false;
+    let largestId = -1;
+    for (const id of this.#hf.get_vocab(true).values()) largestId = Math.max(largestId, id);
+    this.vocabSize = largestId + 1;
+    this.#templateVariables = Object.fromEntries(
+      Object.entries(tokens).filter(([, v]) => v !== null),
+    ) as Record<
+      string,
+      string
+    >;
+
+    const [template, source] = sources.chatTemplate !== undefined
+      ? [sources.chatTemplate, TEMPLATE_FILE]
+      : [pickTemplate(c.chat_template), `${CONFIG_FILE}: field \`chat_template\``];
+    this.chatTemplate = template;
+    try {
+      this.#template = template === null ? null : new Template(template);
+    } catch (error) {
+      throw formatError(`${source}: the chat template cannot be parsed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Reads `tokenizer.json` (required), `tokenizer_config.json` and `chat_template.jinja`
+   * (both optional) from a model folder.
+   *
+   * @example
+   * ```ts
+   * const tokenizer = await Tokenizer.load("models/Llama-3.2-1B-Instruct");
+   * ```
+   */
+  static async load(dir: string): Promise<Tokenizer> {
+    return new Tokenizer({
+      tokenizer: await readJsonFile(OP, dir, TOKENIZER_FILE),
+      config: await readJsonFile(OP, dir, CONFIG_FILE, { optional: true }),
+      chatTemplate: await readTextFile(OP, dir, TEMPLATE_FILE, { optional: true }),
+    });
+  }
+
+  /**
+   * Token ids of `text`. With `addSpecialTokens` (default true) the tokenizer's
+   * post-processor adds what the model expects (e.g. BOS); pass false for text that
+   * already holds them, such as a rendered chat template.
+   *
+   * @example
+   * ```ts
+   * const prompt = tokenizer.encode(tokenizer.applyChatTemplate(messages), { addSpecialTokens: false });
+   * ```
+   */
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): Int32Array {
+    if (typeof text !== "string") throw new TypeError(`encode expects a string, got ${typeof text}`);
+    return Int32Array.from(
+      this.#hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids,
+    );
+  }
+
+  /**
+   * The text of token ids. Ids the tokenizer does not know are skipped (as the Rust
+   * `tokenizers` library does); a non-integer id is a RangeError. Bytes of a character
+   * that is not complete yet decode to U+FFFD.
+   *
+   * @example
+   * ```ts
+   * tokenizer.decode([9906, 4435]); // "Hello World"
+   * ```
+   */
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const known: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id)) throw new RangeError(`token ids must be integers, got ${id} at index ${i}`);
+      if (this.#hf.id_to_token(id) !== undefined) known.push(id);
+    }
+    if (known.length === 0) return "";
+    return this.#hf.decode(known, {
+      skip_special_tokens: options.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: this.#cleanUpSpaces,
+    });
+  }
+
+  /**
+   * The id of a token's text (e.g. `"<|eot_id|>"`), or undefined.
+   *
+   * @example
+   * ```ts
+   * const eot = tokenizer.tokenToId("<|eot_id|>");
+   * ```
+   */
+  tokenToId(token: string): number | undefined {
+    return this.#hf.token_to_id(token);
+  }
+
+  /**
+   * A streaming detokenizer: push ids one at a time, get text pieces whose
+   * concatenation is the decoded text.
+   *
+   * @example
+   * ```ts
+   * const stream = tokenizer.stream({ skipSpecialTokens: true });
+   * for (const id of newIds) out.write(stream.push(id));
+   * out.write(stream.flush());
+   * ```
+   */
+  stream(options: DecodeOptions = {}): StreamingDetokenizer {
+    return new StreamingDetokenizer(this, options);
+  }
+
+  /**
+   * Renders `messages` with the model's chat template (`@huggingface/jinja`), passing
+   * `messages`, `add_generation_prompt` (default true: the prompt ends where the assistant
+   * answers), `bos_token`, `eos_token`, `unk_token`, `pad_token` and any extra `variables`.
+   * No template: LukvError (UNSUPPORTED); a template that refuses the messages (its
+   * `raise_exception`): LukvError (INVALID_ARGUMENT). Encode the result with
+   * `addSpecialTokens: false`, since templates write BOS themselves.
+   *
+   * @example
+   * ```ts
+   * const text = tokenizer.applyChatTemplate([{ role: "user", content: "Hi!" }]);
+   * ```
+   */
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {},
+  ): string {
+    if (this.#template === null) {
+      throw new LukvError(
+        "chat_template",
+        STATUS.UNSUPPORTED,
+        `this model has no chat template (no ${TEMPLATE_FILE} and no chat_template in ${CONFIG_FILE})`,
+      );
+    }
+    if (
+      !Array.isArray(messages) ||
+      !messages.every((m) => typeof m?.role === "string" && typeof m.content === "string")
+    ) {
+      throw new TypeError("messages must be a list of {role: string, content: string}");
+    }
+    try {
+      return this.#template.render({
+        ...this.#templateVariables,
+        ...options.variables,
+        messages,
+        add_generation_prompt: options.addGenerationPrompt ?? true,
+      });
+    } catch (error) {
+      throw new LukvError(
+        "chat_template",
+        STATUS.INVALID_ARGUMENT,
+        `the chat template refused the messages: ${(error as Error).message}`,
+      );
+    }
+  }
+}
+
+function pickTemplate(
+  template: string | { name: string; template: string }[] | null | undefined,
+): string | null {
+  if (template === undefined || template === null) return null;
+  if (typeof template === "string") return template;
+  return (template.find((t) => t.name === "default") ?? template[0])?.template ?? null;
+}
+
+/**
+ * Turns token ids arriving one at a time into text pieces. Each push decodes a short
+ * window of recent ids (the text-generation-inference scheme, so the cost per token does
+ * not grow with the output) and emits what the window adds beyond its already-emitted
+ * prefix; a piece that would end in U+FFFD (a character whose bytes have not all arrived)
+ * is held back until it completes. The pieces concatenate to `decode(allIds)` for
+ * decoders whose output for a prefix of ids is a prefix of the whole text.
+ *
+ * @example
+ * ```ts
+ * const stream = new StreamingDetokenizer(tokenizer);
+ * stream.push(id1) + stream.push(id2) + stream.flush() === tokenizer.decode([id1, id2]);
+ * ```
+ */
+export class StreamingDetokenizer {
+  readonly #tokenizer: Tokenizer;
+  readonly #options: DecodeOptions;
+  readonly #ids: number[] = [];
+  #prefixOffset = 0;
+  #readOffset = 0;
+
+  /**
+   * A detokenizer for `tokenizer`, with its decode options.
+   *
+   * @example
+   * ```ts
+   * const stream = new StreamingDetokenizer(tokenizer, { skipSpecialTokens: true });
+   * ```
+   */
+  constructor(tokenizer: Tokenizer, options: DecodeOptions = {}) {
+    this.#tokenizer = tokenizer;
+    this.#options = options;
+  }
+
+  /**
+   * Every id pushed so far.
+   *
+   * @example
+   * ```ts
+   * stream.ids.length; // tokens generated
+   * ```
+   */
+  get ids(): readonly number[] {
+    return this.#ids;
+  }
+
+  /**
+   * Adds one id; returns the new text it completes ("" when nothing is complete yet).
+   *
+   * @example
+   * ```ts
+   * const piece = stream.push(nextId);
+   * ```
+   */
+  push(id: number): string {
+    if (!Number.isInteger(id)) throw new RangeError(`token ids must be integers, got ${id}`);
+    this.#ids.push(id);
+    const emitted = this.#decode(this.#prefixOffset, this.#readOffset);
+    const text = this.#decode(this.#prefixOffset, this.#ids.length);
+    if (text.length <= emitted.length || text.endsWith("\uFFFD")) return "";
+    this.#prefixOffset = this.#readOffset;
+    this.#readOffset = this.#ids.length;
+    return text.slice(emitted.length);
+  }
+
+  /**
+   * Ends the stream: returns whatever was held back (an incomplete character stays U+FFFD).
+   *
+   * @example
+   * ```ts
+   * const tail = stream.flush();
+   * ```
+   */
+  flush(): string {
+    const emitted = this.#decode(this.#prefixOffset, this.#readOffset);
+    const text = this.#decode(this.#prefixOffset, this.#ids.length);
+    this.#prefixOffset = this.#readOffset = this.#ids.length;
+    return text.length > emitted.length ? text.slice(emitted.length) : "";
+  }
+
+  #decode(start: number, end: number): string {
+    return start === end ? "" : this.#tokenizer.decode(this.#ids.slice(start, end), this.#options);
+  }
+}
