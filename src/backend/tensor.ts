@@ -87,6 +87,29 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor(this.device, this.pointer, this.dtype, shape, this.#base ?? this);
   }
 
+  /**
+   * Rows `start .. start + count - 1` along the first dimension, as a tensor over the
+   * same memory (zero copy, not owning: closing this tensor closes it too).
+   *
+   * @example
+   * ```ts
+   * const last = hidden.rows(tokens - 1, 1); // [1, hiddenSize] of hidden [tokens, hiddenSize]
+   * ```
+   */
+  rows(start: number, count: number): Tensor<D> {
+    const total = this.shape[0];
+    if (
+      !Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 1 ||
+      start + count > total
+    ) {
+      throw new RangeError(`rows ${start}..${start + count - 1} are outside a tensor of ${total} rows`);
+    }
+    const rowBytes = this.byteLength / total;
+    const pointer = Deno.UnsafePointer.offset(this.pointer, start * rowBytes);
+    if (pointer === null) throw new RangeError("null row pointer");
+    return new Tensor(this.device, pointer, this.dtype, [count, ...this.shape.slice(1)], this.#base ?? this);
+  }
+
   /** The native pointer, for passing to ABI functions; throws once closed. */
   get pointer(): Deno.PointerObject {
     if (this.#pointer === null || this.#base?.closed) {

@@ -1,0 +1,153 @@
+/** The Llama-family forward pass on the backend ops: layer by layer, tokens in row chunks, keys cached after RoPE. */
+
+import type { Device } from "../backend/device.ts";
+import * as ops from "../backend/ops.ts";
+import type { Tensor } from "../backend/tensor.ts";
+import type { DenseKvCache } from "../cache/dense.ts";
+import type { ModelConfig } from "./config.ts";
+import { ropeTables } from "./rope.ts";
+import type { LayerWeights, ModelWeights } from "./weights.ts";
+
+/** Rows pushed through a layer at once: bounds the MLP's scratch memory on long prompts. */
+const CHUNK_ROWS = 256;
+
+/** Scratch tensors for up to `rows` rows of one layer. */
+class Workspace implements Disposable {
+  readonly normed: Tensor<"f32">;
+  readonly q: Tensor<"f32">;
+  readonly k: Tensor<"f32">;
+  readonly v: Tensor<"f32">;
+  readonly attended: Tensor<"f32">;
+  readonly gate: Tensor<"f32">;
+  readonly up: Tensor<"f32">;
+
+  constructor(device: Device, config: ModelConfig, readonly rows: number) {
+    const { hiddenSize, intermediateSize, heads, kvHeads, headDim } = config;
+    this.normed = device.empty("f32", [rows, hiddenSize]);
+    this.q = device.empty("f32", [rows, heads * headDim]);
+    this.k = device.empty("f32", [rows, kvHeads * headDim]);
+    this.v = device.empty("f32", [rows, kvHeads * headDim]);
+    this.attended = device.empty("f32", [rows, heads * headDim]);
+    this.gate = device.empty("f32", [rows, intermediateSize]);
+    this.up = device.empty("f32", [rows, intermediateSize]);
+  }
+
+  [Symbol.dispose](): void {
+    for (const t of [this.normed, this.q, this.k, this.v, this.attended, this.gate, this.up]) t.close();
+  }
+}
+
+/**
+ * Runs token ids through the decoder, appending their keys and values to a KV cache.
+ *
+ * @example
+ * ```ts
+ * const forward = new LlamaForward(dev, config, weights);
+ * using hidden = forward.run(promptIds, cache); // [T, hidden], final-normed
+ * const logits = forward.logits(hidden.rows(promptIds.length - 1, 1)); // Float32Array [vocab]
+ * ```
+ */
+export class LlamaForward implements Disposable {
+  readonly #cos: Tensor<"f32">;
+  readonly #sin: Tensor<"f32">;
+  #workspace: Workspace | null = null;
+
+  constructor(readonly device: Device, readonly config: ModelConfig, readonly weights: ModelWeights) {
+    const { cos, sin } = ropeTables(config, config.maxPositionEmbeddings);
+    this.#cos = device.fromArray("f32", cos, [config.maxPositionEmbeddings, config.headDim / 2]);
+    this.#sin = device.fromArray("f32", sin, [config.maxPositionEmbeddings, config.headDim / 2]);
+  }
+
+  /**
+   * Embeds `ids` at positions `cache.length ..`, runs every layer over them (writing
+   * their K/V into `cache`) and returns the final-normed hidden states `[T, hidden]`,
+   * owned by the caller.
+   */
+  run(ids: Int32Array, cache: DenseKvCache): Tensor<"f32"> {
+    const { hiddenSize, rmsNormEps } = this.config;
+    cache.reserve(ids.length);
+    const hidden = this.device.empty("f32", [ids.length, hiddenSize]);
+    try {
+      ops.embedding(hidden, this.weights.embed, ids);
+      const workspace = this.#scratch(Math.min(ids.length, CHUNK_ROWS));
+      this.weights.layers.forEach((layer, l) => {
+        for (let start = 0; start < ids.length; start += CHUNK_ROWS) {
+          const rows = Math.min(CHUNK_ROWS, ids.length - start);
+          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, cache, workspace);
+        }
+      });
+      ops.rmsnorm(hidden, hidden, this.weights.norm, rmsNormEps);
+      cache.length += ids.length;
+      return hidden;
+    } catch (error) {
+      hidden.close();
+      throw error;
+    }
+  }
+
+  /** Logits of final-normed hidden rows `[T, hidden]`, as a host array `[T, vocab]`. */
+  logits(hidden: Tensor<"f32">): Float32Array {
+    using out = this.device.empty("f32", [hidden.shape[0], this.config.vocabSize]);
+    ops.matmul(out, hidden, this.weights.lmHead);
+    return out.toHost();
+  }
+
+  /** One decoder layer over `x` (rows at positions `pos0 ..`), in place on the residual stream. */
+  #layer(w: LayerWeights, l: number, x: Tensor<"f32">, pos0: number, cache: DenseKvCache, ws: Workspace) {
+    const { heads, kvHeads, headDim, rmsNormEps: eps } = this.config;
+    const rows = x.shape[0];
+    const normed = ws.normed.rows(0, rows), attended = ws.attended.rows(0, rows);
+    const q = ws.q.rows(0, rows), k = ws.k.rows(0, rows), v = ws.v.rows(0, rows);
+    ops.rmsnorm(normed, x, w.inputNorm, eps);
+    ops.matmul(q, normed, w.q, w.qBias);
+    ops.matmul(k, normed, w.k, w.kBias);
+    ops.matmul(v, normed, w.v, w.vBias);
+    if (w.qNorm && w.kNorm) {
+      const qHeads = q.reshape([rows * heads, headDim]), kHeads = k.reshape([rows * kvHeads, headDim]);
+      ops.rmsnorm(qHeads, qHeads, w.qNorm, eps);
+      ops.rmsnorm(kHeads, kHeads, w.kNorm, eps);
+    }
+    const q3 = q.reshape([rows, heads, headDim]), k3 = k.reshape([rows, kvHeads, headDim]);
+    ops.rope(q3, this.#cos, this.#sin, pos0);
+    ops.rope(k3, this.#cos, this.#sin, pos0);
+    const keys = cache.keys[l], values = cache.values[l];
+    ops.kvWrite(keys, k3, pos0);
+    ops.kvWrite(values, v.reshape([rows, kvHeads, headDim]), pos0);
+    if (rows === 1) {
+      ops.attentionDecode(
+        attended.reshape([heads, headDim]),
+        q.reshape([heads, headDim]),
+        keys,
+        values,
+        pos0 + 1,
+      );
+    } else {
+      ops.attentionPrefill(attended.reshape([rows, heads, headDim]), q3, keys, values, pos0 + rows);
+    }
+    ops.matmul(normed, attended, w.o, w.oBias);
+    ops.add(x, x, normed);
+    ops.rmsnorm(normed, x, w.postNorm, eps);
+    const gate = ws.gate.rows(0, rows), up = ws.up.rows(0, rows);
+    ops.matmul(gate, normed, w.gate, w.gateBias);
+    ops.matmul(up, normed, w.up, w.upBias);
+    ops.siluMul(gate, gate, up);
+    ops.matmul(normed, gate, w.down, w.downBias);
+    ops.add(x, x, normed);
+  }
+
+  /** A workspace of at least `rows` rows, kept between calls (decode reuses one of 1 row). */
+  #scratch(rows: number): Workspace {
+    if (!this.#workspace || this.#workspace.rows < rows) {
+      this.#workspace?.[Symbol.dispose]();
+      this.#workspace = new Workspace(this.device, this.config, rows);
+    }
+    return this.#workspace;
+  }
+
+  /** Frees the RoPE tables and scratch (not the weights). */
+  [Symbol.dispose](): void {
+    this.#workspace?.[Symbol.dispose]();
+    this.#cos.close();
+    this.#sin.close();
+  }
+}
