@@ -57,3 +57,32 @@ export { adaKvKeep } from "./src/press/allocators/adakv.ts";
 export { type Allocator, meanKeep } from "./src/press/allocators/allocator.ts";
 export { pyramidKvKeep } from "./src/press/allocators/pyramidkv.ts";
 export { uniformKeep } from "./src/press/allocators/uniform.ts";
+export { denseKvBytes, DenseKvCache, type KvShape } from "./src/cache/dense.ts";
+export {
+  type Architecture,
+  loadConfig,
+  type ModelConfig,
+  parseConfig,
+  type RopeScaling,
+  SUPPORTED_ARCHITECTURES,
+} from "./src/model/config.ts";
+export { LlamaForward } from "./src/model/forward.ts";
+export { type GenerateOptions, Generation, type GenerationStats } from "./src/model/generate.ts";
+export { type GenerationConfig, loadGenerationConfig } from "./src/model/generation_config.ts";
+export { loadModel, type LoadOptions, Model } from "./src/model/model.ts";
+export { sampleToken, type SamplingOptions, seededRandom } from "./src/model/sampling.ts";
+export {
+  Checkpoint,
+  parseSafetensors,
+  type SafetensorsFile,
+  type WeightDType,
+  type WeightTensor,
+} from "./src/model/safetensors.ts";
+export { StopStrings } from "./src/model/stop.ts";
+export {
+  type ChatMessage,
+  type DecodeOptions,
+  StreamingDetokenizer,
+  Tokenizer,
+} from "./src/model/tokenizer.ts";
+export { type LayerWeights, loadWeights, type ModelWeights } from "./src/model/weights.ts";

@@ -52,6 +52,7 @@ export class LlamaForward implements Disposable {
   readonly #sin: Tensor<"f32">;
   #workspace: Workspace | null = null;
 
+  /** Uploads the RoPE tables for `config.maxPositionEmbeddings` positions; the weights stay the caller's. */
   constructor(readonly device: Device, readonly config: ModelConfig, readonly weights: ModelWeights) {
     const { cos, sin } = ropeTables(config, config.maxPositionEmbeddings);
     this.#cos = device.fromArray("f32", cos, [config.maxPositionEmbeddings, config.headDim / 2]);

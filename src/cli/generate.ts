@@ -1,0 +1,91 @@
+/**
+ * `deno task generate`: stream a model's continuation of a prompt to stdout, then one
+ * line of stats on stderr.
+ *
+ * ```sh
+ * deno task generate --model tests/fixtures/models/llama-llama3rope --prompt "Once upon a time"
+ * deno task generate --model DIR --prompt-file question.txt --chat --max-new-tokens 64 --temperature 0.7 --seed 1
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { DeviceRequest } from "../backend/device.ts";
+import { loadModel } from "../model/model.ts";
+
+const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-file F)
+  [--chat]                 wrap the prompt in the model's chat template as a user message
+  [--max-new-tokens N]     default: generation_config.json's, else 128
+  [--temperature T] [--top-k K] [--top-p P] [--seed S]   greedy unless T > 0
+  [--stop TEXT ...]        end when the text contains one of these
+  [--device cpu|cuda|auto] default auto`;
+
+class UsageError extends Error {}
+
+function number(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value)) {
+    throw new UsageError(`--${flag} needs a number, got ${text}`);
+  }
+  return value;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      "prompt-file": { type: "string" },
+      chat: { type: "boolean", default: false },
+      "max-new-tokens": { type: "string" },
+      temperature: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
+      stop: { type: "string", multiple: true, default: [] },
+      device: { type: "string", default: "auto" },
+    },
+  });
+  if (values.model === undefined) throw new UsageError("--model DIR is required");
+  if ((values.prompt === undefined) === (values["prompt-file"] === undefined)) {
+    throw new UsageError("give exactly one of --prompt and --prompt-file");
+  }
+  if (!["cpu", "cuda", "auto"].includes(values.device)) throw new UsageError(`--device is cpu, cuda or auto`);
+  const text = values.prompt ?? await Deno.readTextFile(values["prompt-file"]!);
+  using model = await loadModel(values.model, { device: values.device as DeviceRequest });
+  const ids = values.chat
+    ? model.encode(model.tokenizer.applyChatTemplate([{ role: "user", content: text }]), {
+      addSpecialTokens: false,
+    })
+    : model.encode(text);
+  const run = model.generate(ids, {
+    maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
+    temperature: number("temperature", values.temperature),
+    topK: number("top-k", values["top-k"]),
+    topP: number("top-p", values["top-p"]),
+    seed: number("seed", values.seed),
+    stop: values.stop,
+  });
+  const out = new TextEncoder();
+  for await (const piece of run) await Deno.stdout.write(out.encode(piece));
+  const s = await run.stats();
+  console.log();
+  console.error(
+    `[${model.device.kind}] prompt ${s.promptTokens} tokens, prefill ${s.prefillMs.toFixed(1)} ms, ` +
+      `${s.newTokens} new tokens at ${s.decodeTokensPerSecond.toFixed(1)} tokens/s, ` +
+      `KV ${(s.kvBytes / 1024).toFixed(1)} KiB (full cache ${(s.kvBytesFull / 1024).toFixed(1)} KiB)`,
+  );
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    console.error(`generate: ${(e as Error).message}${usage ? `\n${USAGE}` : ""}`);
+    Deno.exit(usage ? 2 : 1);
+  }
+}
