@@ -11,6 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runCli, UsageError } from "./run.ts";
 import type { DeviceRequest } from "../backend/device.ts";
 import { loadModel } from "../model/model.ts";
 
@@ -20,8 +21,6 @@ const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-f
   [--temperature T] [--top-k K] [--top-p P] [--seed S]   greedy unless T > 0
   [--stop TEXT ...]        end when the text contains one of these
   [--device cpu|cuda|auto] default auto`;
-
-class UsageError extends Error {}
 
 function number(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -80,12 +79,4 @@ async function main(args: string[]): Promise<void> {
   );
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    console.error(`generate: ${(e as Error).message}${usage ? `\n${USAGE}` : ""}`);
-    Deno.exit(usage ? 2 : 1);
-  }
-}
+if (import.meta.main) await runCli("generate", USAGE, () => main(Deno.args));

@@ -12,6 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runCli, UsageError } from "./run.ts";
 import { averageBudgets, budgetStats } from "../lukv/budgets.ts";
 import { evictionCurves } from "../lukv/curves.ts";
 import { type Profile, writeProfile } from "../lukv/profile.ts";
@@ -26,9 +27,6 @@ const USAGE = `usage: deno task solve --oracle O.npy --scores S.npy --sink N --w
   [--min-keep 0.01]                       minimum kept fraction of every head
   [--profile P.json]                      also write a JSON profile, with:
   [--model-id ID] [--scorer NAME] [--decode-tokens 64] [--calibration NAME]`;
-
-/** A bad command line: printed with the usage, exit status 2. */
-class UsageError extends Error {}
 
 /** The (oracle, scores) file pairs named by the repeated flags, folders expanded. */
 async function filePairs(oracles: string[], scores: string[]): Promise<[string, string][]> {
@@ -165,12 +163,4 @@ async function main(args: string[]): Promise<string> {
     }, pair std ${half.pairStd.toFixed(3)}`;
 }
 
-if (import.meta.main) {
-  try {
-    console.log(await main(Deno.args));
-  } catch (e) {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    console.error(`solve: ${(e as Error).message}${usage ? `\n${USAGE}` : ""}`);
-    Deno.exit(usage ? 2 : 1);
-  }
-}
+if (import.meta.main) await runCli("solve", USAGE, async () => console.log(await main(Deno.args)));
