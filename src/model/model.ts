@@ -75,18 +75,20 @@ export class Model implements Disposable {
   }
 
   /**
-   * Logits of every position of `ids` with a full cache, row-major `[T, vocab]`.
+   * Logits of every position of `ids` with a full cache, row-major `[T, vocab]`. A refused
+   * prompt (empty, beyond the context, unknown ids) rejects with a LukvError (INVALID_ARGUMENT).
    *
    * @example
    * ```ts
    * const logits = await model.logits(model.encode("Hi")); // Float32Array, length T * vocab
    * ```
    */
-  logits(ids: Int32Array): Promise<Float32Array> {
+  // deno-lint-ignore require-await -- async so that a refused prompt rejects rather than throws
+  async logits(ids: Int32Array): Promise<Float32Array> {
     this.checkPrompt(ids);
     using cache = this.newCache(ids.length);
     using hidden = this.forward.run(ids, cache);
-    return Promise.resolve(this.forward.logits(hidden));
+    return this.forward.logits(hidden);
   }
 
   /**
