@@ -96,7 +96,7 @@ export class Generation implements AsyncIterable<string> {
   async *#run(): AsyncGenerator<string> {
     const { model, prompt, options } = this;
     const { forward, config } = model;
-    const room = config.maxPositionEmbeddings - prompt.length;
+    const room = model.contextLimit - prompt.length;
     const maxNew = Math.min(options.maxNewTokens ?? model.generationConfig?.maxNewTokens ?? 128, room);
     const eos = new Set(options.stopAtEos === false ? [] : model.eosTokenIds);
     const random = seededRandom(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]);

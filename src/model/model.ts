@@ -115,15 +115,27 @@ export class Model implements Disposable {
     return new DenseKvCache(this.device, { layers, kvHeads, headDim }, tokens);
   }
 
+  /**
+   * The longest sequence this runtime computes exactly: `max_position_embeddings`, or
+   * Mistral's `sliding_window` when smaller (within the window, full attention is the
+   * sliding one; beyond it lukv would differ, so it refuses instead).
+   */
+  get contextLimit(): number {
+    return Math.min(this.config.maxPositionEmbeddings, this.config.slidingWindow ?? Infinity);
+  }
+
   /** Refuses empty prompts, prompts beyond the context and unknown ids, naming the problem. */
   checkPrompt(ids: Int32Array): void {
-    const { maxPositionEmbeddings, vocabSize } = this.config;
+    const { maxPositionEmbeddings, slidingWindow, vocabSize } = this.config;
     if (ids.length === 0) throw new LukvError("model", STATUS.INVALID_ARGUMENT, "the prompt is empty");
-    if (ids.length > maxPositionEmbeddings) {
+    if (ids.length > this.contextLimit) {
+      const limit = this.contextLimit === maxPositionEmbeddings
+        ? `max_position_embeddings = ${maxPositionEmbeddings}`
+        : `sliding_window = ${slidingWindow} (sliding-window attention is not implemented)`;
       throw new LukvError(
         "model",
         STATUS.INVALID_ARGUMENT,
-        `the prompt has ${ids.length} tokens, more than max_position_embeddings = ${maxPositionEmbeddings}`,
+        `the prompt has ${ids.length} tokens, more than ${limit}`,
       );
     }
     const bad = ids.findIndex((id) => id < 0 || id >= vocabSize);

@@ -446,3 +446,25 @@ Deno.test("bad generate options are refused before any work", async () => {
     ["compressionRatio"],
   );
 });
+
+Deno.test("a Mistral sliding window bounds the context instead of being silently ignored", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fixture = new URL("../fixtures/models/mistral-bf16/", import.meta.url).pathname;
+    for await (const entry of Deno.readDir(fixture)) {
+      await Deno.copyFile(fixture + entry.name, `${dir}/${entry.name}`);
+    }
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...config, sliding_window: 16 }));
+    using model = await loadModel(dir, { device: "cpu" });
+    assert.equal(model.contextLimit, 16);
+    await assert.rejects(
+      () => model.logits(new Int32Array(17).fill(72)),
+      (e) => e instanceof LukvError && /sliding_window = 16/.test(e.message),
+    );
+    const run = model.generate(new Int32Array(10).fill(72), { maxNewTokens: 50, stopAtEos: false });
+    assert.equal((await run.stats()).newTokens, 6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
