@@ -168,6 +168,30 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return this;
   }
 
+  /**
+   * Overwrites the contents with another tensor's on the same device (same dtype and
+   * size; shapes may differ), without a trip through the host.
+   *
+   * @example
+   * ```ts
+   * grown.rows(0, old.shape[0]).copyFromTensor(old);
+   * ```
+   */
+  copyFromTensor(src: Tensor<D>): this {
+    if (src.device !== this.device || src.dtype !== this.dtype || src.size !== this.size) {
+      throw new LukvError(
+        "tensor.copyFromTensor",
+        STATUS.SHAPE,
+        `cannot copy ${src.dtype} [${src.shape}] on ${src.device.kind} into ${this.dtype} [${this.shape}] on ${this.device.kind}`,
+      );
+    }
+    this.device.check(
+      "lukv_copy_device",
+      this.device.symbols.lukv_copy_device(this.pointer, src.pointer, BigInt(this.byteLength), null),
+    );
+    return this;
+  }
+
   /** Sets every element to `value` (rounded to the dtype). */
   fill(value: number): this {
     this.device.check(

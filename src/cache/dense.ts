@@ -2,7 +2,9 @@
 
 import type { Device } from "../backend/device.ts";
 import { LukvError, STATUS } from "../backend/errors.ts";
+import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
+import type { KvCache, LayerKv } from "./kv_cache.ts";
 
 /** The extents of a KV cache. */
 export interface KvShape {
@@ -24,13 +26,15 @@ export interface KvShape {
  * console.log(cache.bytes()); // 2 * 16 * 8 * 4096 * 64 * 4
  * ```
  */
-export class DenseKvCache implements Disposable {
+export class DenseKvCache implements KvCache {
   /** Keys per layer, `[kvHeads, capacity, headDim]` f32. */
   readonly keys: Tensor<"f32">[] = [];
   /** Values per layer, `[kvHeads, capacity, headDim]` f32. */
   readonly values: Tensor<"f32">[] = [];
   /** Tokens held (the same for every head). */
   length = 0;
+  /** Prefill pushes blocks of rows through a layer at once. */
+  readonly maxRows = Infinity;
 
   /** Allocates `2 * layers` tensors of `[kvHeads, capacity, headDim]`. */
   constructor(device: Device, readonly shape: KvShape, readonly capacity: number) {
@@ -57,6 +61,36 @@ export class DenseKvCache implements Disposable {
         `cannot append ${count} tokens to ${this.length} of capacity ${this.capacity}`,
       );
     }
+  }
+
+  /** Layer `l`'s view: writes rows with `kvWrite`, attends with the dense kernels. */
+  layer(l: number): LayerKv {
+    const keys = this.keys[l], values = this.values[l];
+    return {
+      write: (k, v, pos0) => {
+        ops.kvWrite(keys, k, pos0);
+        ops.kvWrite(values, v, pos0);
+      },
+      attend: (out, q, pos0) => {
+        const [rows, heads, headDim] = q.shape;
+        if (rows === 1) {
+          ops.attentionDecode(
+            out.reshape([heads, headDim]),
+            q.reshape([heads, headDim]),
+            keys,
+            values,
+            pos0 + 1,
+          );
+        } else {
+          ops.attentionPrefill(out, q, keys, values, pos0 + rows);
+        }
+      },
+    };
+  }
+
+  /** Records `count` new tokens once every layer holds them. */
+  advance(count: number): void {
+    this.length += count;
   }
 
   /** Bytes really allocated for keys and values. */

@@ -3,7 +3,7 @@
 import type { Device } from "../backend/device.ts";
 import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
-import type { DenseKvCache } from "../cache/dense.ts";
+import type { KvCache, LayerKv } from "../cache/kv_cache.ts";
 import type { ModelConfig } from "./config.ts";
 import { ropeTables } from "./rope.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
@@ -61,24 +61,28 @@ export class LlamaForward implements Disposable {
 
   /**
    * Embeds `ids` at positions `cache.length ..`, runs every layer over them (writing
-   * their K/V into `cache`) and returns the final-normed hidden states `[T, hidden]`,
+   * their K/V into `cache`, layer by layer, so a compressing cache can shrink each layer
+   * as soon as it is done) and returns the final-normed hidden states `[T, hidden]`,
    * owned by the caller.
    */
-  run(ids: Int32Array, cache: DenseKvCache): Tensor<"f32"> {
+  run(ids: Int32Array, cache: KvCache): Tensor<"f32"> {
     const { hiddenSize, rmsNormEps } = this.config;
     cache.reserve(ids.length);
     const hidden = this.device.empty("f32", [ids.length, hiddenSize]);
     try {
       ops.embedding(hidden, this.weights.embed, ids);
-      const workspace = this.#scratch(Math.min(ids.length, CHUNK_ROWS));
+      const chunk = Math.min(CHUNK_ROWS, cache.maxRows);
+      const workspace = this.#scratch(Math.min(ids.length, chunk));
       this.weights.layers.forEach((layer, l) => {
-        for (let start = 0; start < ids.length; start += CHUNK_ROWS) {
-          const rows = Math.min(CHUNK_ROWS, ids.length - start);
-          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, cache, workspace);
+        const kv = cache.layer(l);
+        for (let start = 0; start < ids.length; start += chunk) {
+          const rows = Math.min(chunk, ids.length - start);
+          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, kv, cache, workspace);
         }
+        cache.endLayer?.(l);
       });
       ops.rmsnorm(hidden, hidden, this.weights.norm, rmsNormEps);
-      cache.length += ids.length;
+      cache.advance(ids.length);
       return hidden;
     } catch (error) {
       hidden.close();
@@ -94,7 +98,15 @@ export class LlamaForward implements Disposable {
   }
 
   /** One decoder layer over `x` (rows at positions `pos0 ..`), in place on the residual stream. */
-  #layer(w: LayerWeights, l: number, x: Tensor<"f32">, pos0: number, cache: DenseKvCache, ws: Workspace) {
+  #layer(
+    w: LayerWeights,
+    l: number,
+    x: Tensor<"f32">,
+    pos0: number,
+    kv: LayerKv,
+    cache: KvCache,
+    ws: Workspace,
+  ) {
     const { heads, kvHeads, headDim, rmsNormEps: eps } = this.config;
     const rows = x.shape[0];
     const normed = ws.normed.rows(0, rows), attended = ws.attended.rows(0, rows);
@@ -108,23 +120,13 @@ export class LlamaForward implements Disposable {
       ops.rmsnorm(qHeads, qHeads, w.qNorm, eps);
       ops.rmsnorm(kHeads, kHeads, w.kNorm, eps);
     }
+    cache.queriesBeforeRope?.(l, q, pos0);
     const q3 = q.reshape([rows, heads, headDim]), k3 = k.reshape([rows, kvHeads, headDim]);
     ops.rope(q3, this.#cos, this.#sin, pos0);
     ops.rope(k3, this.#cos, this.#sin, pos0);
-    const keys = cache.keys[l], values = cache.values[l];
-    ops.kvWrite(keys, k3, pos0);
-    ops.kvWrite(values, v.reshape([rows, kvHeads, headDim]), pos0);
-    if (rows === 1) {
-      ops.attentionDecode(
-        attended.reshape([heads, headDim]),
-        q.reshape([heads, headDim]),
-        keys,
-        values,
-        pos0 + 1,
-      );
-    } else {
-      ops.attentionPrefill(attended.reshape([rows, heads, headDim]), q3, keys, values, pos0 + rows);
-    }
+    kv.write(k3, v.reshape([rows, kvHeads, headDim]), pos0);
+    cache.queriesAfterWrite?.(l, q3, pos0);
+    kv.attend(attended.reshape([rows, heads, headDim]), q3, pos0);
     ops.matmul(normed, attended, w.o, w.oBias);
     ops.add(x, x, normed);
     ops.rmsnorm(normed, x, w.postNorm, eps);

@@ -1,6 +1,6 @@
 /** The PyramidKV allocator: layer budgets that shrink linearly from the bottom layer to the top. */
 
-import type { HeadTable } from "../../lukv/tables.ts";
+import { checkCompressionRatio, type HeadTable } from "../../lukv/tables.ts";
 import { meanKeep } from "./allocator.ts";
 
 /**
@@ -27,12 +27,35 @@ export function pyramidKvKeep(
   compressionRatio: number,
   options: { beta?: number } = {},
 ): Int32Array {
+  meanKeep(scores, compressionRatio);
+  const { layers, heads, length } = scores;
+  const sizes = pyramidLayerSizes(layers, length, compressionRatio, options);
+  const keep = new Int32Array(layers * heads);
+  for (let l = 0; l < layers; l++) keep.fill(sizes[l], l * heads, (l + 1) * heads);
+  return keep;
+}
+
+/**
+ * The per-head keep count of every layer under {@linkcode pyramidKvKeep}'s formula, from
+ * the shape alone (what a press needs when it compresses one layer at a time).
+ *
+ * @returns `[layers]` keep counts, each in [1, length]
+ * @example
+ * ```ts
+ * pyramidLayerSizes(4, 100, 0.5); // [98, 66, 34, 2]
+ * ```
+ */
+export function pyramidLayerSizes(
+  layers: number,
+  length: number,
+  compressionRatio: number,
+  options: { beta?: number } = {},
+): number[] {
   const { beta = 20 } = options;
   if (!(beta >= 1) || !Number.isFinite(beta)) {
     throw new RangeError(`beta must be a finite number >= 1, got ${beta}`);
   }
-  meanKeep(scores, compressionRatio);
-  const { layers, heads, length } = scores;
+  checkCompressionRatio(compressionRatio);
   const mean = (1 - compressionRatio) * length;
   let top = mean / beta, bottom = 2 * mean - top;
   if (bottom > length) [bottom, top] = [length, 2 * mean - length];
@@ -46,9 +69,5 @@ export function pyramidKvKeep(
   );
   const remainder = Math.round(layers * mean) - sizes.reduce((a, b) => a + b, 0);
   for (let rank = 0; rank < remainder; rank++) sizes[byFraction[rank]]++;
-  const keep = new Int32Array(layers * heads);
-  for (let l = 0; l < layers; l++) {
-    keep.fill(Math.min(length, Math.max(1, sizes[l])), l * heads, (l + 1) * heads);
-  }
-  return keep;
+  return sizes.map((size) => Math.min(length, Math.max(1, size)));
 }
