@@ -51,3 +51,46 @@ export function matmulName(c: MatmulCase, impl: string): string {
 export function attentionName(c: AttentionCase, impl: string): string {
   return `decode attention ${c.kvLen} ${impl}`;
 }
+
+/**
+ * Decode attention over a compressed cache (bench/cache.bench.ts): every KV head keeps
+ * `keptFraction` of `context` tokens in the ragged layout, against dense attention over
+ * all of them.
+ */
+export interface CacheCase {
+  context: number;
+  headDim: number;
+  qHeads: number;
+  kvHeads: number;
+  keptFraction: number;
+}
+
+/** Contexts 4K, 16K and 64K at head_dim 64 and 128; 32 query heads over 8 KV heads (GQA 4), 20% kept. */
+export const CACHE_CASES: readonly CacheCase[] = [4096, 16384, 65536].flatMap((context) =>
+  [64, 128].map((headDim) => ({ context, headDim, qHeads: 32, kvHeads: 8, keptFraction: 0.2 }))
+);
+
+/** Rows each KV head keeps. */
+export function keptRows({ context, keptFraction }: CacheCase): number {
+  return Math.round(keptFraction * context);
+}
+
+/** Bytes dense decode attention reads: all of K and V, in f32. */
+export function denseReadBytes({ context, kvHeads, headDim }: CacheCase): number {
+  return 2 * 4 * context * kvHeads * headDim;
+}
+
+/** Bytes ragged decode attention reads: the kept rows of K and V, in f32. */
+export function raggedReadBytes(c: CacheCase): number {
+  return 2 * 4 * keptRows(c) * c.kvHeads * c.headDim;
+}
+
+/** The bench group of a cache case; report.ts parses names back with {@linkcode cacheName}. */
+export function cacheGroup(c: CacheCase): string {
+  return `decode attention ${c.context} tokens, d ${c.headDim}`;
+}
+
+/** The bench name of a cache case. */
+export function cacheName(c: CacheCase, impl: string): string {
+  return `cache ${c.context} d${c.headDim} ${impl}`;
+}

@@ -27,6 +27,7 @@ export const CPU_SOURCES: readonly string[] = [
   "kernels/cpu/device.c",
   "kernels/cpu/elementwise.c",
   "kernels/cpu/embedding.c",
+  "kernels/cpu/kv_ragged.c",
   "kernels/cpu/matmul.c",
   "kernels/cpu/memory.c",
   "kernels/cpu/norm.c",

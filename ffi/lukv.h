@@ -40,7 +40,7 @@ extern "C" {
 #define LUKV_HOST
 
 /* Bumped on every change of a signature or of the meaning of an argument. */
-#define LUKV_ABI_VERSION 1
+#define LUKV_ABI_VERSION 2
 
 /* Status codes. */
 #define LUKV_OK 0
@@ -169,6 +169,60 @@ LUKV_API int lukv_attention_decode(float* out, const float* q, const float* k, c
  * go to the lowest index. A NaN in x is LUKV_ERR_INVALID_ARGUMENT. */
 LUKV_API int lukv_argmax(LUKV_HOST int32_t* out, const float* x, int64_t rows, int64_t cols,
                          void* stream);
+
+/* ---- Ragged KV cache and eviction scores ------------------------------------------
+ * After compression each KV head keeps its own number of rows. A layer's K (or V) is
+ * then one flat buffer [rows, head_dim] in which head h owns the span of rows
+ * offset[h] .. offset[h] + capacity[h] - 1, the first length[h] of them valid. Spans
+ * are laid out in head order and never overlap: offset[h] + capacity[h] <=
+ * offset[h + 1]. The per-head arrays are host int32 arrays (LUKV_HOST), validated in
+ * full before any row is touched. */
+
+/* Compaction of a dense layer cache into a ragged layer buffer.
+ * src [heads, capacity, head_dim]; dst [dst_rows, head_dim]; index_offsets [heads + 1]
+ * starts at 0 and never decreases; indices [index_offsets[heads]]; dst_offsets [heads].
+ * For head h, the kept source rows indices[index_offsets[h] .. index_offsets[h + 1] - 1]
+ * (strictly ascending, each in [0, capacity)) go, in that order, to dst rows
+ * dst_offsets[h], dst_offsets[h] + 1, ... A head may keep no row. Destination spans
+ * must not overlap: dst_offsets[h] + count_h <= dst_offsets[h + 1] for h < heads - 1,
+ * and <= dst_rows for the last head. src and dst are separate allocations. */
+LUKV_API int lukv_kv_gather(float* dst, const float* src, LUKV_HOST const int32_t* indices,
+                            LUKV_HOST const int32_t* index_offsets,
+                            LUKV_HOST const int32_t* dst_offsets, int64_t heads, int64_t capacity,
+                            int64_t head_dim, int64_t dst_rows, void* stream);
+
+/* Appends one row per head to a ragged layer buffer: dst [dst_rows, head_dim] row
+ * offsets[h] + lengths[h] <- src [heads, head_dim] row h. offsets, lengths, capacities
+ * [heads] describe the spans (head order, no overlap, inside dst_rows). A full head
+ * (lengths[h] >= capacities[h]) is refused: the caller grows or evicts first, and bumps
+ * lengths after the call. src and dst must not overlap. */
+LUKV_API int lukv_kv_append(float* dst, const float* src, LUKV_HOST const int32_t* offsets,
+                            LUKV_HOST const int32_t* lengths, LUKV_HOST const int32_t* capacities,
+                            int64_t heads, int64_t head_dim, int64_t dst_rows, void* stream);
+
+/* Decode attention of one query per query head over a ragged layer, with GQA.
+ * q [q_heads, head_dim]; k, v [rows, head_dim]; out [q_heads, head_dim]; offsets,
+ * lengths [kv_heads]. KV head h's keys and values are rows offsets[h] ..
+ * offsets[h] + lengths[h] - 1 (lengths[h] >= 1, inside rows); query head i reads KV head
+ * i / (q_heads / kv_heads). Softmax of scale * q.k in f32. Equal to
+ * lukv_attention_decode over a dense cache holding only each head's kept rows. */
+LUKV_API int lukv_attention_decode_ragged(float* out, const float* q, const float* k,
+                                          const float* v, LUKV_HOST const int32_t* offsets,
+                                          LUKV_HOST const int32_t* lengths, int64_t rows,
+                                          int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                          float scale, void* stream);
+
+/* Attention probabilities of a block of queries, summed per key (SnapKV, H2O scores).
+ * q [tokens, q_heads, head_dim]; k [kv_heads, capacity, head_dim] of which the first
+ * kv_len rows are valid; out [kv_heads, kv_len] is ACCUMULATED into (zero it first).
+ * Query t sits at position q_pos0 + t (q_pos0 + tokens <= kv_len) and sees keys 0 ..
+ * q_pos0 + t; its probabilities softmax(scale * q.k) over exactly those keys are added
+ * to out[h, j] for its KV head h, summed over the block's queries and the GQA group of
+ * h. Keys no query of the block sees are left as they are. out must not overlap q or k. */
+LUKV_API int lukv_attention_scores(float* out, const float* q, const float* k, int64_t tokens,
+                                   int64_t q_pos0, int64_t kv_len, int64_t capacity,
+                                   int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                   float scale, void* stream);
 
 #ifdef __cplusplus
 }

@@ -84,6 +84,22 @@ int lukv_validate_attention(const char* op, const float* out, const float* q, co
                             const float* v, int64_t tokens, int64_t kv_len, int64_t capacity,
                             int64_t q_heads, int64_t kv_heads, int64_t head_dim, float scale);
 int lukv_validate_argmax(const int32_t* out, const float* x, int64_t rows, int64_t cols);
+/* The ragged-cache validators also read every host index array in full: a bad index,
+ * an unsorted list or overlapping spans is refused before any row is touched. */
+int lukv_validate_kv_gather(const float* dst, const float* src, const int32_t* indices,
+                            const int32_t* index_offsets, const int32_t* dst_offsets,
+                            int64_t heads, int64_t capacity, int64_t head_dim, int64_t dst_rows);
+int lukv_validate_kv_append(const float* dst, const float* src, const int32_t* offsets,
+                            const int32_t* lengths, const int32_t* capacities, int64_t heads,
+                            int64_t head_dim, int64_t dst_rows);
+int lukv_validate_attention_ragged(const float* out, const float* q, const float* k,
+                                   const float* v, const int32_t* offsets, const int32_t* lengths,
+                                   int64_t rows, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale);
+int lukv_validate_attention_scores(const float* out, const float* q, const float* k,
+                                   int64_t tokens, int64_t q_pos0, int64_t kv_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale);
 
 /* Scalar conversions (round to nearest even; NaN stays NaN). Usable from CUDA device
  * code through the LUKV_HD qualifier. */

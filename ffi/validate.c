@@ -196,3 +196,194 @@ int lukv_validate_argmax(const int32_t* out, const float* x, int64_t rows, int64
   SPAN("x", x, lukv_mul2(rows, cols), 4);
   return LUKV_OK;
 }
+
+/* ---- Ragged KV cache and eviction scores ----------------------------------------------- */
+
+/* Device arrays a [a_count] and b [b_count] of floats (already span-checked) must not
+ * share a byte: the kernels read one while writing the other. */
+static int check_disjoint(const char* op, const char* a_name, const float* a, int64_t a_count,
+                          const char* b_name, const float* b, int64_t b_count) {
+  uintptr_t as = (uintptr_t)a, bs = (uintptr_t)b;
+  uintptr_t ae = as + (uintptr_t)a_count * 4, be = bs + (uintptr_t)b_count * 4;
+  if (as < be && bs < ae) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                     "%s: %s and %s overlap (they must be separate memory)", op, a_name, b_name);
+  }
+  return LUKV_OK;
+}
+
+static int check_gqa(const char* op, int64_t q_heads, int64_t kv_heads) {
+  if (q_heads % kv_heads) {
+    return lukv_fail(LUKV_ERR_SHAPE, "%s: q_heads (%lld) is not a multiple of kv_heads (%lld)", op,
+                     (long long)q_heads, (long long)kv_heads);
+  }
+  return LUKV_OK;
+}
+
+static int check_scale(const char* op, float scale) {
+  if (!(scale > 0.0f) || scale > 1e30f) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: scale must be a positive finite number", op);
+  }
+  return LUKV_OK;
+}
+
+/* Head h's span of `count` rows starts at `start` (an int32 from the caller) and must end
+ * before `next` (the next head's start, or the buffer's row count for the last head). */
+static int check_head_span(const char* op, const char* array, int64_t h, int64_t heads,
+                           int32_t start, int64_t count, int64_t next) {
+  if (start < 0) {
+    return lukv_fail(LUKV_ERR_SHAPE, "%s: %s[%lld] = %d is negative", op, array, (long long)h,
+                     start);
+  }
+  if ((int64_t)start + count <= next) return LUKV_OK;
+  if (h == heads - 1) {
+    return lukv_fail(LUKV_ERR_SHAPE,
+                     "%s: head %lld's rows %d .. %lld run past the buffer's %lld rows", op,
+                     (long long)h, start, (long long)start + count - 1, (long long)next);
+  }
+  return lukv_fail(LUKV_ERR_SHAPE,
+                   "%s: head %lld's rows %d .. %lld overlap head %lld's span, which starts at row "
+                   "%lld (spans must be in head order and disjoint)",
+                   op, (long long)h, start, (long long)start + count - 1, (long long)h + 1,
+                   (long long)next);
+}
+
+int lukv_validate_kv_gather(const float* dst, const float* src, const int32_t* indices,
+                            const int32_t* index_offsets, const int32_t* dst_offsets,
+                            int64_t heads, int64_t capacity, int64_t head_dim, int64_t dst_rows) {
+  const char* op = "lukv_kv_gather";
+  POSITIVE("heads", heads);
+  POSITIVE("capacity", capacity);
+  POSITIVE("head_dim", head_dim);
+  POSITIVE("dst_rows", dst_rows);
+  LUKV_TRY(lukv_check_host(op, "index_offsets", index_offsets));
+  LUKV_TRY(lukv_check_host(op, "dst_offsets", dst_offsets));
+  if (index_offsets[0] != 0) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: index_offsets[0] must be 0, got %d", op,
+                     index_offsets[0]);
+  }
+  for (int64_t h = 0; h < heads; h++) {
+    if (index_offsets[h + 1] < index_offsets[h]) {
+      return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                       "%s: index_offsets must not decrease, but index_offsets[%lld] = %d < "
+                       "index_offsets[%lld] = %d",
+                       op, (long long)h + 1, index_offsets[h + 1], (long long)h, index_offsets[h]);
+    }
+  }
+  /* With no kept row at all the indices array may be empty (NULL from Deno). */
+  if (index_offsets[heads] > 0) LUKV_TRY(lukv_check_host(op, "indices", indices));
+  for (int64_t h = 0; h < heads; h++) {
+    int64_t first = index_offsets[h], end = index_offsets[h + 1];
+    for (int64_t i = first; i < end; i++) {
+      if (indices[i] < 0 || indices[i] >= capacity) {
+        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                         "%s: head %lld: indices[%lld] = %d is outside [0, capacity %lld)", op,
+                         (long long)h, (long long)i, indices[i], (long long)capacity);
+      }
+      if (i > first && indices[i] <= indices[i - 1]) {
+        return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                         "%s: head %lld: indices must be strictly ascending, but indices[%lld] = "
+                         "%d follows %d",
+                         op, (long long)h, (long long)i, indices[i], indices[i - 1]);
+      }
+    }
+    int64_t next = h + 1 < heads ? (int64_t)dst_offsets[h + 1] : dst_rows;
+    LUKV_TRY(check_head_span(op, "dst_offsets", h, heads, dst_offsets[h], end - first, next));
+  }
+  SPAN("dst", dst, lukv_mul2(dst_rows, head_dim), 4);
+  SPAN("src", src, lukv_mul3(heads, capacity, head_dim), 4);
+  return check_disjoint(op, "dst", dst, dst_rows * head_dim, "src", src,
+                        heads * capacity * head_dim);
+}
+
+int lukv_validate_kv_append(const float* dst, const float* src, const int32_t* offsets,
+                            const int32_t* lengths, const int32_t* capacities, int64_t heads,
+                            int64_t head_dim, int64_t dst_rows) {
+  const char* op = "lukv_kv_append";
+  POSITIVE("heads", heads);
+  POSITIVE("head_dim", head_dim);
+  POSITIVE("dst_rows", dst_rows);
+  LUKV_TRY(lukv_check_host(op, "offsets", offsets));
+  LUKV_TRY(lukv_check_host(op, "lengths", lengths));
+  LUKV_TRY(lukv_check_host(op, "capacities", capacities));
+  for (int64_t h = 0; h < heads; h++) {
+    if (lengths[h] < 0 || capacities[h] < 0) {
+      return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                       "%s: head %lld: length %d and capacity %d must not be negative", op,
+                       (long long)h, lengths[h], capacities[h]);
+    }
+    if (lengths[h] >= capacities[h]) {
+      return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                       "%s: head %lld is full (length %d of capacity %d): grow it or evict before "
+                       "appending",
+                       op, (long long)h, lengths[h], capacities[h]);
+    }
+    int64_t next = h + 1 < heads ? (int64_t)offsets[h + 1] : dst_rows;
+    LUKV_TRY(check_head_span(op, "offsets", h, heads, offsets[h], capacities[h], next));
+  }
+  SPAN("dst", dst, lukv_mul2(dst_rows, head_dim), 4);
+  SPAN("src", src, lukv_mul2(heads, head_dim), 4);
+  return check_disjoint(op, "dst", dst, dst_rows * head_dim, "src", src, heads * head_dim);
+}
+
+int lukv_validate_attention_ragged(const float* out, const float* q, const float* k,
+                                   const float* v, const int32_t* offsets, const int32_t* lengths,
+                                   int64_t rows, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale) {
+  const char* op = "lukv_attention_decode_ragged";
+  POSITIVE("rows", rows);
+  POSITIVE("q_heads", q_heads);
+  POSITIVE("kv_heads", kv_heads);
+  POSITIVE("head_dim", head_dim);
+  LUKV_TRY(check_gqa(op, q_heads, kv_heads));
+  LUKV_TRY(check_scale(op, scale));
+  LUKV_TRY(lukv_check_host(op, "offsets", offsets));
+  LUKV_TRY(lukv_check_host(op, "lengths", lengths));
+  for (int64_t h = 0; h < kv_heads; h++) {
+    if (lengths[h] < 1) {
+      return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                       "%s: head %lld has length %d; every head needs at least one row", op,
+                       (long long)h, lengths[h]);
+    }
+    if (offsets[h] < 0 || (int64_t)offsets[h] + lengths[h] > rows) {
+      return lukv_fail(LUKV_ERR_SHAPE, "%s: head %lld's rows %d .. %lld fall outside the %lld rows",
+                       op, (long long)h, offsets[h], (long long)offsets[h] + lengths[h] - 1,
+                       (long long)rows);
+    }
+  }
+  SPAN("out", out, lukv_mul2(q_heads, head_dim), 4);
+  SPAN("q", q, lukv_mul2(q_heads, head_dim), 4);
+  SPAN("k", k, lukv_mul2(rows, head_dim), 4);
+  SPAN("v", v, lukv_mul2(rows, head_dim), 4);
+  return LUKV_OK;
+}
+
+int lukv_validate_attention_scores(const float* out, const float* q, const float* k,
+                                   int64_t tokens, int64_t q_pos0, int64_t kv_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale) {
+  const char* op = "lukv_attention_scores";
+  POSITIVE("tokens", tokens);
+  POSITIVE("kv_len", kv_len);
+  POSITIVE("capacity", capacity);
+  POSITIVE("q_heads", q_heads);
+  POSITIVE("kv_heads", kv_heads);
+  POSITIVE("head_dim", head_dim);
+  LUKV_TRY(check_gqa(op, q_heads, kv_heads));
+  LUKV_TRY(check_scale(op, scale));
+  if (kv_len > capacity) {
+    return lukv_fail(LUKV_ERR_SHAPE, "%s: kv_len (%lld) exceeds capacity (%lld)", op,
+                     (long long)kv_len, (long long)capacity);
+  }
+  if (q_pos0 < 0 || q_pos0 > kv_len - tokens) {
+    return lukv_fail(LUKV_ERR_SHAPE,
+                     "%s: queries at positions %lld .. %lld need keys up to there, but kv_len is "
+                     "%lld (q_pos0 + tokens must be <= kv_len)",
+                     op, (long long)q_pos0, (long long)q_pos0 + tokens - 1, (long long)kv_len);
+  }
+  SPAN("out", out, lukv_mul2(kv_heads, kv_len), 4);
+  SPAN("q", q, lukv_mul3(tokens, q_heads, head_dim), 4);
+  SPAN("k", k, lukv_mul3(kv_heads, capacity, head_dim), 4);
+  LUKV_TRY(check_disjoint(op, "out", out, kv_heads * kv_len, "q", q, tokens * q_heads * head_dim));
+  return check_disjoint(op, "out", out, kv_heads * kv_len, "k", k, kv_heads * capacity * head_dim);
+}

@@ -69,7 +69,7 @@ extern "C" LUKV_API int lukv_argmax(LUKV_HOST int32_t* out, const float* x, int6
   cudaStream_t s = lukv_stream(stream);
   size_t bytes = (size_t)rows * sizeof(int32_t);
   int32_t* result = nullptr;
-  LUKV_TRY(lukv_cuda_status(op, cudaMallocAsync((void**)&result, bytes, s)));
+  LUKV_TRY(lukv_scratch_alloc(op, (void**)&result, bytes, s));
   argmax_kernel<<<lukv_grid_rows(rows), lukv_row_threads(cols), 0, s>>>(result, x, rows, cols);
   int status = lukv_launch_status(op);
   if (status == LUKV_OK) {

@@ -27,6 +27,27 @@ static inline int lukv_launch_status(const char* op) {
   return lukv_cuda_status(op, cudaGetLastError());
 }
 
+// Stream-ordered scratch (partial results, host index lists copied over) comes from the
+// device's default memory pool. By default that pool hands its memory back to the driver
+// whenever a stream synchronises, so every op after a synchronize would map fresh memory,
+// which costs more than a decode kernel; a release threshold of "never" keeps freed
+// scratch for reuse. Scratch is small (at most a few MB per op), so keeping it is cheap.
+static inline int lukv_scratch_alloc(const char* op, void** ptr, size_t bytes,
+                                     cudaStream_t stream) {
+  static int configured[64];  // per device, in this translation unit; setting it twice is harmless
+  int device = 0;
+  LUKV_TRY(lukv_cuda_status(op, cudaGetDevice(&device)));
+  if (device < 0 || device >= 64 || !__atomic_load_n(&configured[device], __ATOMIC_ACQUIRE)) {
+    cudaMemPool_t pool;
+    LUKV_TRY(lukv_cuda_status(op, cudaDeviceGetDefaultMemPool(&pool, device)));
+    uint64_t keep = UINT64_MAX;
+    LUKV_TRY(lukv_cuda_status(
+        op, cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep)));
+    if (device >= 0 && device < 64) __atomic_store_n(&configured[device], 1, __ATOMIC_RELEASE);
+  }
+  return lukv_cuda_status(op, cudaMallocAsync(ptr, bytes, stream));
+}
+
 // Blocks for a grid-stride loop over `count` items: enough to fill the device, and
 // never more than the grid allows however large count is.
 static inline unsigned lukv_grid_1d(int64_t count, int threads) {

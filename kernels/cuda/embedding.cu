@@ -24,7 +24,7 @@ extern "C" LUKV_API int lukv_embedding(float* out, const void* table, int32_t ta
   cudaStream_t s = lukv_stream(stream);
   size_t bytes = (size_t)count * sizeof(int32_t);
   int32_t* device_ids = nullptr;
-  LUKV_TRY(lukv_cuda_status(op, cudaMallocAsync((void**)&device_ids, bytes, s)));
+  LUKV_TRY(lukv_scratch_alloc(op, (void**)&device_ids, bytes, s));
   int status =
       lukv_cuda_status(op, cudaMemcpyAsync(device_ids, ids, bytes, cudaMemcpyHostToDevice, s));
   if (status == LUKV_OK) {

@@ -353,6 +353,202 @@ export function convert(dst: Tensor, src: Tensor): void {
   dev.check(op, status);
 }
 
+/**
+ * Compacts a dense layer cache into a ragged one: for head h, the kept rows
+ * `indices[indexOffsets[h] .. indexOffsets[h + 1] - 1]` of src [heads, capacity,
+ * headDim] (strictly ascending, each below capacity) go, in that order, to rows
+ * `dstOffsets[h], dstOffsets[h] + 1, ...` of dst [dstRows, headDim]. indexOffsets
+ * [heads + 1] starts at 0; dstOffsets [heads] lays the heads out in order without
+ * overlap. src and dst must be separate tensors. Every index is checked natively.
+ *
+ * @example
+ * ```ts
+ * // 2 heads of a [2, 6, 64] cache keep rows {0, 4, 5} and {2}; head 1 gets 3 spare rows.
+ * using dst = dev.empty("f32", [7, 64]);
+ * kvGather(dst, kCache, new Int32Array([0, 4, 5, 2]), new Int32Array([0, 3, 4]), new Int32Array([0, 3]));
+ * ```
+ */
+export function kvGather(
+  dst: Tensor,
+  src: Tensor,
+  indices: Int32Array,
+  indexOffsets: Int32Array,
+  dstOffsets: Int32Array,
+): void {
+  const op = "lukv_kv_gather";
+  const [heads, capacity, headDim] = src.shape;
+  const dev = expect(op, [["src", src, F32, [null, null, null]], ["dst", dst, F32, [null, headDim]]]);
+  checkLength(op, "indexOffsets", indexOffsets, heads + 1, "heads + 1");
+  checkLength(op, "dstOffsets", dstOffsets, heads, "heads");
+  checkLength(op, "indices", indices, indexOffsets[heads], "indexOffsets[heads]");
+  const status = dev.symbols.lukv_kv_gather(
+    dst.pointer,
+    src.pointer,
+    indices,
+    indexOffsets,
+    dstOffsets,
+    i64(heads),
+    i64(capacity),
+    i64(headDim),
+    i64(dst.shape[0]),
+    null,
+  );
+  dev.check(op, status);
+}
+
+/**
+ * Appends one row per KV head to a ragged layer: src [heads, headDim] row h goes to row
+ * `offsets[h] + lengths[h]` of dst [rows, headDim]. offsets, lengths, capacities [heads]
+ * describe the head spans; a full head (`lengths[h] >= capacities[h]`) is an error.
+ * The caller bumps `lengths` afterwards.
+ *
+ * @example
+ * ```ts
+ * kvAppend(kLayer, kNew, offsets, lengths, capacities); // kNew [kvHeads, headDim]
+ * for (let h = 0; h < lengths.length; h++) lengths[h]++;
+ * ```
+ */
+export function kvAppend(
+  dst: Tensor,
+  src: Tensor,
+  offsets: Int32Array,
+  lengths: Int32Array,
+  capacities: Int32Array,
+): void {
+  const op = "lukv_kv_append";
+  const [heads, headDim] = src.shape;
+  const dev = expect(op, [["src", src, F32, [null, null]], ["dst", dst, F32, [null, headDim]]]);
+  checkLength(op, "offsets", offsets, heads, "heads");
+  checkLength(op, "lengths", lengths, heads, "heads");
+  checkLength(op, "capacities", capacities, heads, "heads");
+  const status = dev.symbols.lukv_kv_append(
+    dst.pointer,
+    src.pointer,
+    offsets,
+    lengths,
+    capacities,
+    i64(heads),
+    i64(headDim),
+    i64(dst.shape[0]),
+    null,
+  );
+  dev.check(op, status);
+}
+
+/**
+ * Decode attention of one query q [qHeads, headDim] over a ragged layer: KV head h's
+ * keys and values are rows `offsets[h] .. offsets[h] + lengths[h] - 1` of
+ * k, v [rows, headDim] (lengths >= 1); kvHeads is `offsets.length` and qHeads a
+ * multiple of it (GQA). out [qHeads, headDim]. scale defaults to 1 / sqrt(headDim).
+ *
+ * @example
+ * ```ts
+ * attentionDecodeRagged(out, q, kLayer, vLayer, offsets, lengths);
+ * ```
+ */
+export function attentionDecodeRagged(
+  out: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  offsets: Int32Array,
+  lengths: Int32Array,
+  scale?: number,
+): void {
+  const op = "lukv_attention_decode_ragged";
+  const [qHeads, headDim] = q.shape;
+  const dev = expect(op, [
+    ["q", q, F32, [null, null]],
+    ["k", k, F32, [null, headDim]],
+    ["v", v, F32, k.shape],
+    ["out", out, F32, q.shape],
+  ]);
+  const kvHeads = offsets.length;
+  if (kvHeads === 0) {
+    throw new LukvError(op, STATUS.SHAPE, "offsets must hold one entry per KV head, got none");
+  }
+  checkLength(op, "lengths", lengths, kvHeads, "offsets.length");
+  const status = dev.symbols.lukv_attention_decode_ragged(
+    out.pointer,
+    q.pointer,
+    k.pointer,
+    v.pointer,
+    offsets,
+    lengths,
+    i64(k.shape[0]),
+    i64(qHeads),
+    i64(kvHeads),
+    i64(headDim),
+    scale ?? 1 / Math.sqrt(headDim),
+    null,
+  );
+  dev.check(op, status);
+}
+
+/**
+ * Adds to out [kvHeads, kvLen] the causal softmax attention probabilities of the query
+ * block q [tokens, qHeads, headDim] over the keys k [kvHeads, capacity, headDim],
+ * summed over the block's queries and each KV head's GQA group. Query t sits at
+ * position `qPos0 + t` and sees keys 0 .. qPos0 + t (qPos0 + tokens <= kvLen). out
+ * accumulates, so a long prompt can be scored chunk by chunk (H2O) and SnapKV passes
+ * just its window. scale defaults to 1 / sqrt(headDim).
+ *
+ * @example
+ * ```ts
+ * using scores = dev.zeros("f32", [kvHeads, promptLength]);
+ * // SnapKV: the last 32 prompt queries, q [32, qHeads, headDim]
+ * attentionScores(scores, qWindow, kCache, promptLength - 32, promptLength);
+ * ```
+ */
+export function attentionScores(
+  out: Tensor,
+  q: Tensor,
+  k: Tensor,
+  qPos0: number,
+  kvLen: number,
+  scale?: number,
+): void {
+  const op = "lukv_attention_scores";
+  const [tokens, qHeads, headDim] = q.shape;
+  const [kvHeads, capacity] = k.shape;
+  const dev = expect(op, [
+    ["q", q, F32, [null, null, null]],
+    ["k", k, F32, [null, null, headDim]],
+    ["out", out, F32, [kvHeads, kvLen]],
+  ]);
+  checkIndex(op, "qPos0", qPos0);
+  checkIndex(op, "kvLen", kvLen);
+  const status = dev.symbols.lukv_attention_scores(
+    out.pointer,
+    q.pointer,
+    k.pointer,
+    i64(tokens),
+    i64(qPos0),
+    i64(kvLen),
+    i64(capacity),
+    i64(qHeads),
+    i64(kvHeads),
+    i64(headDim),
+    scale ?? 1 / Math.sqrt(headDim),
+    null,
+  );
+  dev.check(op, status);
+}
+
+/** A host index array must have exactly the length the native side will read. */
+function checkLength(op: string, name: string, array: Int32Array, length: number, what: string): void {
+  if (!(array instanceof Int32Array)) {
+    throw new LukvError(op, STATUS.INVALID_ARGUMENT, `${name} must be an Int32Array`);
+  }
+  if (array.length !== length) {
+    throw new LukvError(
+      op,
+      STATUS.SHAPE,
+      `${name} must hold ${what} = ${length} entries, got ${array.length}`,
+    );
+  }
+}
+
 function checkIndex(op: string, name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new LukvError(op, STATUS.INVALID_ARGUMENT, `${name} must be a non-negative integer, got ${value}`);

@@ -241,10 +241,73 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  lukv_kv_gather: {
+    parameters: [
+      "pointer", // float* dst
+      "pointer", // const float* src
+      "buffer", // LUKV_HOST const int32_t* indices
+      "buffer", // LUKV_HOST const int32_t* index_offsets
+      "buffer", // LUKV_HOST const int32_t* dst_offsets
+      "i64", // int64_t heads
+      "i64", // int64_t capacity
+      "i64", // int64_t head_dim
+      "i64", // int64_t dst_rows
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_kv_append: {
+    parameters: [
+      "pointer", // float* dst
+      "pointer", // const float* src
+      "buffer", // LUKV_HOST const int32_t* offsets
+      "buffer", // LUKV_HOST const int32_t* lengths
+      "buffer", // LUKV_HOST const int32_t* capacities
+      "i64", // int64_t heads
+      "i64", // int64_t head_dim
+      "i64", // int64_t dst_rows
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_attention_decode_ragged: {
+    parameters: [
+      "pointer", // float* out
+      "pointer", // const float* q
+      "pointer", // const float* k
+      "pointer", // const float* v
+      "buffer", // LUKV_HOST const int32_t* offsets
+      "buffer", // LUKV_HOST const int32_t* lengths
+      "i64", // int64_t rows
+      "i64", // int64_t q_heads
+      "i64", // int64_t kv_heads
+      "i64", // int64_t head_dim
+      "f32", // float scale
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_attention_scores: {
+    parameters: [
+      "pointer", // float* out
+      "pointer", // const float* q
+      "pointer", // const float* k
+      "i64", // int64_t tokens
+      "i64", // int64_t q_pos0
+      "i64", // int64_t kv_len
+      "i64", // int64_t capacity
+      "i64", // int64_t q_heads
+      "i64", // int64_t kv_heads
+      "i64", // int64_t head_dim
+      "f32", // float scale
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The ABI version this module speaks; `LUKV_ABI_VERSION` of the loaded library must match. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** The opened library's functions, typed from {@linkcode SYMBOLS}. */
 export type LukvSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { compileCpuLibrary, CPU_SOURCES, libraryFileName } from "../../ffi/build.ts";
-import { loadLibrary, STATUS, SYMBOLS } from "../../mod.ts";
+import { ABI_VERSION, loadLibrary, STATUS, SYMBOLS } from "../../mod.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -23,7 +23,7 @@ Deno.test("compileCpuLibrary builds a loadable library from the module's sources
     const result = await compileCpuLibrary(`${folder}/${libraryFileName("cpu")}`);
     assert.match(result.command, /-O3 -march=native/);
     const library = Deno.dlopen(result.path, SYMBOLS);
-    assert.equal(library.symbols.lukv_abi_version(), 1);
+    assert.equal(library.symbols.lukv_abi_version(), ABI_VERSION);
     library.close();
   } finally {
     await Deno.remove(folder, { recursive: true });
@@ -58,7 +58,8 @@ Deno.test("without build/, the loader compiles the CPU library into the cache fo
     const script = `import { openDevice } from "${copy}/mod.ts";
       using dev = await openDevice("cpu");
       console.log(dev.libraryPath);`;
-    const env = { LUKV_CACHE_DIR: `${copy}/cache` };
+    // An empty LUKV_LIB_DIR counts as unset, so a caller's own library folder cannot leak in.
+    const env = { LUKV_CACHE_DIR: `${copy}/cache`, LUKV_LIB_DIR: "" };
     const run = () =>
       new Deno.Command(Deno.execPath(), {
         args: ["eval", "--quiet", script],
@@ -70,7 +71,7 @@ Deno.test("without build/, the loader compiles the CPU library into the cache fo
     const first = await run();
     assert.ok(first.success, new TextDecoder().decode(first.stderr));
     const path = new TextDecoder().decode(first.stdout).trim();
-    assert.match(path, new RegExp(`^${copy}/cache/abi1-[0-9a-f]{16}/liblukv_cpu\\.so$`));
+    assert.match(path, new RegExp(`^${copy}/cache/abi${ABI_VERSION}-[0-9a-f]{16}/liblukv_cpu\\.so$`));
     const second = await run();
     assert.equal(
       new TextDecoder().decode(second.stdout).trim(),

@@ -177,6 +177,188 @@ deviceTest("native ops refuse null pointers, bad sizes, bad dtypes and short buf
   }
 });
 
+deviceTest("ragged cache ops and attention scores refuse bad indices, spans and lengths", (dev) => {
+  const s = dev.symbols;
+  const { INVALID_ARGUMENT, SHAPE } = STATUS;
+  // 2 heads, capacity 4, head_dim 2: src [2, 4, 2]; dst [6, 2].
+  using src = dev.zeros("f32", [2, 4, 2]);
+  using dst = dev.zeros("f32", [6, 2]);
+  const i32 = (...values: number[]) => new Int32Array(values);
+  const gather = (indices: Int32Array, indexOffsets: Int32Array, dstOffsets: Int32Array, to = dst.pointer) =>
+    s.lukv_kv_gather(to, src.pointer, indices, indexOffsets, dstOffsets, 2n, 4n, 2n, 6n, null);
+  const op = "lukv_kv_gather";
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 2, 1, 3), i32(0, 3, 4), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /head 0: indices must be strictly ascending, but indices\[2\] = 1 follows 2/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(1, 1, 2), i32(0, 2, 3), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /indices\[1\] = 1 follows 1/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 4), i32(0, 1, 2), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /head 1: indices\[1\] = 4 is outside \[0, capacity 4\)/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(-1), i32(0, 1, 1), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /indices\[0\] = -1 is outside/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 1, 2, 3), i32(0, 3, 4), i32(0, 2)),
+    SHAPE,
+    /head 0's rows 0 .. 2 overlap head 1's span, which starts at row 2/,
+  );
+  refuses(dev, op, gather(i32(0, 1, 2, 3), i32(0, 2, 4), i32(3, 0)), SHAPE, /overlap head 1's span/);
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 1, 2, 3), i32(0, 2, 4), i32(0, 5)),
+    SHAPE,
+    /head 1's rows 5 .. 6 run past the buffer's 6 rows/,
+  );
+  refuses(dev, op, gather(i32(0, 1), i32(0, 1, 2), i32(-1, 3)), SHAPE, /dst_offsets\[0\] = -1 is negative/);
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 1), i32(1, 1, 2), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /index_offsets\[0\] must be 0/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(0, 1), i32(0, 2, 1), i32(0, 3)),
+    INVALID_ARGUMENT,
+    /index_offsets must not decrease/,
+  );
+  refuses(
+    dev,
+    op,
+    gather(i32(0), i32(0, 1, 1), i32(0, 3), src.pointer),
+    INVALID_ARGUMENT,
+    /dst and src overlap/,
+  );
+
+  using row = dev.zeros("f32", [2, 2]);
+  const append = (offsets: Int32Array, lengths: Int32Array, capacities: Int32Array) =>
+    s.lukv_kv_append(dst.pointer, row.pointer, offsets, lengths, capacities, 2n, 2n, 6n, null);
+  refuses(
+    dev,
+    "lukv_kv_append",
+    append(i32(0, 3), i32(1, 3), i32(3, 3)),
+    INVALID_ARGUMENT,
+    /head 1 is full \(length 3 of capacity 3\)/,
+  );
+  refuses(
+    dev,
+    "lukv_kv_append",
+    append(i32(0, 3), i32(0, 0), i32(3, 4)),
+    SHAPE,
+    /head 1's rows 3 .. 6 run past the buffer's 6 rows/,
+  );
+  refuses(dev, "lukv_kv_append", append(i32(0, 2), i32(0, 0), i32(3, 3)), SHAPE, /overlap head 1's span/);
+  refuses(
+    dev,
+    "lukv_kv_append",
+    append(i32(0, 3), i32(-1, 0), i32(3, 3)),
+    INVALID_ARGUMENT,
+    /must not be negative/,
+  );
+
+  using q = dev.zeros("f32", [4, 2]);
+  using out = dev.zeros("f32", [4, 2]);
+  const decode = (offsets: Int32Array, lengths: Int32Array, scale = 1) =>
+    s.lukv_attention_decode_ragged(
+      out.pointer,
+      q.pointer,
+      dst.pointer,
+      dst.pointer,
+      offsets,
+      lengths,
+      6n,
+      4n,
+      2n,
+      2n,
+      scale,
+      null,
+    );
+  const ragged = "lukv_attention_decode_ragged";
+  refuses(
+    dev,
+    ragged,
+    decode(i32(0, 3), i32(2, 0)),
+    INVALID_ARGUMENT,
+    /head 1 has length 0; every head needs at least one row/,
+  );
+  refuses(dev, ragged, decode(i32(0, 3), i32(2, 4)), SHAPE, /head 1's rows 3 .. 6 fall outside the 6 rows/);
+  refuses(dev, ragged, decode(i32(0, 3), i32(1, 1), NaN), INVALID_ARGUMENT, /scale/);
+
+  using scores = dev.zeros("f32", [2, 4]);
+  using qs = dev.zeros("f32", [2, 4, 2]);
+  const score = (tokens: bigint, qPos0: bigint, kvLen: bigint, to = scores.pointer) =>
+    s.lukv_attention_scores(to, qs.pointer, src.pointer, tokens, qPos0, kvLen, 4n, 4n, 2n, 2n, 1, null);
+  const scoresOp = "lukv_attention_scores";
+  refuses(dev, scoresOp, score(2n, 3n, 4n), SHAPE, /positions 3 .. 4 .*\(q_pos0 \+ tokens must be <= kv_len/);
+  refuses(dev, scoresOp, score(1n, -1n, 4n), SHAPE, /positions -1 .. -1/);
+  refuses(dev, scoresOp, score(1n, 0n, 5n), SHAPE, /kv_len \(5\) exceeds capacity \(4\)/);
+  refuses(dev, scoresOp, score(1n, 0n, 4n, src.pointer), INVALID_ARGUMENT, /out and k overlap/);
+});
+
+deviceTest("ragged tensor ops check their index array lengths before calling native code", (dev) => {
+  using src = dev.zeros("f32", [2, 4, 2]);
+  using dst = dev.zeros("f32", [6, 2]);
+  const shapeError = (message: RegExp) => ({ name: "LukvError", code: STATUS.SHAPE, message });
+  const i32 = (...values: number[]) => new Int32Array(values);
+  assert.throws(
+    () => ops.kvGather(dst, src, i32(0, 1), i32(0, 2), i32(0, 3)),
+    shapeError(/indexOffsets must hold heads \+ 1 = 3 entries, got 2/),
+  );
+  assert.throws(
+    () => ops.kvGather(dst, src, i32(0), i32(0, 1, 2), i32(0, 3)),
+    shapeError(/indices must hold indexOffsets\[heads\] = 2 entries, got 1/),
+  );
+  using rows = dev.zeros("f32", [2, 2]);
+  assert.throws(
+    () => ops.kvAppend(dst, rows, i32(0, 3), i32(0), i32(3, 3)),
+    shapeError(/lengths must hold heads = 2 entries, got 1/),
+  );
+  using q = dev.zeros("f32", [4, 2]);
+  using out = dev.zeros("f32", [4, 2]);
+  assert.throws(
+    () => ops.attentionDecodeRagged(out, q, dst, dst, i32(0, 3), i32(1)),
+    shapeError(/lengths must hold offsets.length = 2 entries, got 1/),
+  );
+  assert.throws(
+    () => ops.attentionDecodeRagged(out, q, dst, src, i32(0, 3), i32(1, 1)),
+    shapeError(/v must have shape \[6, 2\]/),
+  );
+  assert.throws(
+    () => ops.attentionDecodeRagged(out, q, dst, dst, i32(0, 3), i32(1, 0)),
+    { name: "LukvError", code: STATUS.INVALID_ARGUMENT, message: /head 1 has length 0/ },
+  );
+  using qs = dev.zeros("f32", [2, 4, 2]);
+  using scores = dev.zeros("f32", [2, 4]);
+  assert.throws(() => ops.attentionScores(scores, qs, src, 0, 3), shapeError(/out must have shape \[2, 3\]/));
+  assert.throws(
+    () => ops.attentionScores(scores, qs, src, 3, 4),
+    shapeError(/q_pos0 \+ tokens must be <= kv_len/),
+  );
+});
+
 deviceTest("native memory calls refuse freed, foreign and interior pointers", (dev) => {
   const s = dev.symbols;
   using x = dev.empty("f32", [8]);

@@ -176,3 +176,97 @@ export function toF16(values: Float32Array): Uint16Array {
 export function fromF16(bits: Uint16Array): Float32Array {
   return Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
 }
+
+/**
+ * Ragged compaction: dst [dstRows, d] (a copy of `initial`) with, for head h, rows
+ * dstOffsets[h] + i <- src [heads, capacity, d] row indices[indexOffsets[h] + i].
+ */
+export function kvGather(
+  initial: ArrayLike<number>,
+  src: ArrayLike<number>,
+  indices: Int32Array,
+  indexOffsets: Int32Array,
+  dstOffsets: Int32Array,
+  capacity: number,
+  d: number,
+): Float64Array {
+  const dst = Float64Array.from(initial);
+  for (let h = 0; h + 1 < indexOffsets.length; h++) {
+    for (let i = indexOffsets[h]; i < indexOffsets[h + 1]; i++) {
+      const to = (dstOffsets[h] + i - indexOffsets[h]) * d, from = (h * capacity + indices[i]) * d;
+      for (let x = 0; x < d; x++) dst[to + x] = src[from + x];
+    }
+  }
+  return dst;
+}
+
+/**
+ * Decode attention (one query per head, q [qHeads, d]) over the dense cache
+ * k, v [kvHeads, capacity, d] restricted to each KV head's kept rows `kept[h]`.
+ */
+export function attentionKept(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  kept: readonly (readonly number[])[],
+  capacity: number,
+  qHeads: number,
+  d: number,
+  scale: number,
+): Float64Array {
+  const group = qHeads / kept.length;
+  const out = new Float64Array(qHeads * d);
+  for (let h = 0; h < qHeads; h++) {
+    const rows = kept[Math.floor(h / group)], base = Math.floor(h / group) * capacity * d;
+    const scores = Float64Array.from(rows, (row) => {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += q[h * d + i] * k[base + row * d + i];
+      return dot * scale;
+    });
+    const p = softmax(scores, 1, rows.length);
+    rows.forEach((row, s) => {
+      for (let i = 0; i < d; i++) out[h * d + i] += p[s] * v[base + row * d + i];
+    });
+  }
+  return out;
+}
+
+/**
+ * Summed causal attention probabilities: out [kvHeads, kvLen] (a copy of `initial`) plus,
+ * for each query t of q [tokens, qHeads, d] at position qPos0 + t and each query head
+ * of KV head h's group, softmax(scale * q.k) over keys 0 .. qPos0 + t of k [kvHeads,
+ * capacity, d].
+ */
+export function attentionScores(
+  initial: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  shape: {
+    tokens: number;
+    qPos0: number;
+    kvLen: number;
+    capacity: number;
+    qHeads: number;
+    kvHeads: number;
+    headDim: number;
+  },
+  scale: number,
+): Float64Array {
+  const { tokens, qPos0, kvLen, capacity, qHeads, kvHeads, headDim: d } = shape;
+  const group = qHeads / kvHeads;
+  const out = Float64Array.from(initial);
+  for (let t = 0; t < tokens; t++) {
+    for (let h = 0; h < qHeads; h++) {
+      const kvHead = Math.floor(h / group), visible = qPos0 + t + 1;
+      const scores = new Float64Array(visible);
+      for (let s = 0; s < visible; s++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[(t * qHeads + h) * d + i] * k[(kvHead * capacity + s) * d + i];
+        scores[s] = dot * scale;
+      }
+      const p = softmax(scores, 1, visible);
+      for (let s = 0; s < visible; s++) out[kvHead * kvLen + s] += p[s];
+    }
+  }
+  return out;
+}
