@@ -41,7 +41,13 @@ export { Tensor } from "./src/backend/tensor.ts";
 export { averageBudgets, budgetStats, keepCounts, type RatioStats } from "./src/lukv/budgets.ts";
 export { type EvictionCurves, evictionCurves, type Protection } from "./src/lukv/curves.ts";
 export { type NpyArray, readNpy, writeNpy } from "./src/lukv/npy.ts";
-export { type Profile, PROFILE_VERSION, readProfile, writeProfile } from "./src/lukv/profile.ts";
+export {
+  type Profile,
+  PROFILE_VERSION,
+  readProfile,
+  uniformProfile,
+  writeProfile,
+} from "./src/lukv/profile.ts";
 export { solveBudgets, type SolveOptions } from "./src/lukv/solver.ts";
 export { readBudgetNpy, readHeadTableNpy, writeBudgetNpy, writeHeadTableNpy } from "./src/lukv/table_npy.ts";
 export {
@@ -55,9 +61,43 @@ export {
 } from "./src/lukv/tables.ts";
 export { adaKvKeep } from "./src/press/allocators/adakv.ts";
 export { type Allocator, meanKeep } from "./src/press/allocators/allocator.ts";
-export { pyramidKvKeep } from "./src/press/allocators/pyramidkv.ts";
+export { pyramidKvKeep, pyramidLayerSizes } from "./src/press/allocators/pyramidkv.ts";
 export { uniformKeep } from "./src/press/allocators/uniform.ts";
 export { denseKvBytes, DenseKvCache, type KvShape } from "./src/cache/dense.ts";
+export type { KvCache, LayerKv } from "./src/cache/kv_cache.ts";
+export { type KeptTokens, RaggedKvCache } from "./src/cache/ragged.ts";
+export { CompressingCache, type CompressionShape } from "./src/press/compressing_cache.ts";
+export {
+  checkRatio,
+  fullPress,
+  type LayerAllocator,
+  type Press,
+  type PressShape,
+  scoredPress,
+} from "./src/press/press.ts";
+export { makePress, PRESS_NAMES, type PressOptions } from "./src/press/presets.ts";
+export { keptIndices, protectedCount, type Protections } from "./src/press/select.ts";
+export { expectedAttentionScorer, QUERY_STATS_SINK } from "./src/press/scorers/expected_attention.ts";
+export { h2oScorer } from "./src/press/scorers/h2o.ts";
+export { keyDiffScorer } from "./src/press/scorers/keydiff.ts";
+export { knormScorer } from "./src/press/scorers/knorm.ts";
+export type { LayerState, Scorer, ScorerNeed } from "./src/press/scorers/scorer.ts";
+export { snapKvScorer } from "./src/press/scorers/snapkv.ts";
+export { streamingScorer } from "./src/press/scorers/streaming.ts";
+export { checkProfileShape, luKvLayerKeep } from "./src/press/allocators/lukv.ts";
+export {
+  generateSample,
+  generateSamples,
+  type SampleOptions,
+  type SamplesOptions,
+  scoreAnswer,
+  type Split,
+  SPLITS,
+  TASK_NAMES,
+  type TaskName,
+  type TaskSample,
+  type TaskTokenizer,
+} from "./src/eval/tasks/mod.ts";
 export {
   type Architecture,
   loadConfig,
@@ -67,7 +107,12 @@ export {
   SUPPORTED_ARCHITECTURES,
 } from "./src/model/config.ts";
 export { LlamaForward } from "./src/model/forward.ts";
-export { type GenerateOptions, Generation, type GenerationStats } from "./src/model/generate.ts";
+export {
+  type GenerateOptions,
+  Generation,
+  type GenerationStats,
+  type SplitPrompt,
+} from "./src/model/generate.ts";
 export { type GenerationConfig, loadGenerationConfig } from "./src/model/generation_config.ts";
 export { loadModel, type LoadOptions, Model } from "./src/model/model.ts";
 export { sampleToken, type SamplingOptions, seededRandom } from "./src/model/sampling.ts";

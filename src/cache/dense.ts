@@ -34,7 +34,7 @@ export class DenseKvCache implements KvCache {
   /** Tokens held (the same for every head). */
   length = 0;
   /** Prefill pushes blocks of rows through a layer at once. */
-  readonly maxRows = Infinity;
+  readonly maxRows: number = Infinity;
 
   /** Allocates `2 * layers` tensors of `[kvHeads, capacity, headDim]`. */
   constructor(device: Device, readonly shape: KvShape, readonly capacity: number) {

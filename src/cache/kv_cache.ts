@@ -36,6 +36,8 @@ export interface KvCache extends Disposable {
   advance(count: number): void;
   /** Real bytes allocated for keys and values. */
   bytes(): number;
+  /** Frees the cache's memory; harmless twice. */
+  close(): void;
   /** Pre-RoPE queries `[rows, heads * headDim]` of a block (after q-norm), for query statistics. */
   queriesBeforeRope?(layer: number, q: Tensor<"f32">, pos0: number): void;
   /** Post-RoPE queries `[rows, heads, headDim]` of a block, once its keys are written. */

@@ -1,98 +1,104 @@
 /**
- * `deno task demo`: the backend at work on a Llama-3.2-1B-shaped decoder layer with
- * random weights: a prefill, then greedy-style decode steps over a dense KV cache,
- * with throughput and the device memory actually held. The embedded trained model
- * (and real text) replaces the random layer once it ships (issues 4 and 5).
+ * `deno task demo`: the embedded model (models/tiny) answers a long-context needle
+ * question twice, with the full KV cache and with LU-KV at 80% compression, streaming
+ * both answers and printing the real KV bytes each one held.
+ *
+ * ```sh
+ * deno task demo [--task needle] [--seed 1] [--ratio 0.8] [--device cpu|cuda|auto]
+ * ```
+ *
+ * @module
  */
 
 import { parseArgs } from "node:util";
-import { type Device, type DeviceRequest, openDevice, ops, type Tensor } from "../../mod.ts";
+import type { DeviceRequest } from "../backend/device.ts";
+import { generateSample, scoreAnswer, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
+import { type Profile, readProfile, uniformProfile } from "../lukv/profile.ts";
+import type { GenerationStats } from "../model/generate.ts";
+import { loadModel, type Model } from "../model/model.ts";
+import { runCli, UsageError } from "./run.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    device: { type: "string", default: "auto" },
-    prompt: { type: "string", default: "512" },
-    steps: { type: "string", default: "32" },
-  },
-});
-const promptTokens = Number(values.prompt), steps = Number(values.steps);
-if (!Number.isInteger(promptTokens) || promptTokens < 1 || !Number.isInteger(steps) || steps < 0) {
-  throw new RangeError("--prompt must be a positive integer and --steps a non-negative integer");
+const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
+const ANSWER_TOKENS = 24;
+
+const USAGE = `usage: deno task demo [--task ${
+  TASK_NAMES.join("|")
+}] [--seed S] [--ratio R] [--device cpu|cuda|auto]`;
+
+/** The shipped LU-KV profile for SnapKV scores, or a uniform stand-in (said aloud) before one is shipped. */
+async function demoProfile(model: Model): Promise<{ profile: Profile; note: string }> {
+  try {
+    const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-snapkv.json`));
+    return {
+      profile,
+      note: `profile models/tiny/lukv-snapkv.json (${profile.calibration.pairs} calibration pairs)`,
+    };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const { layers, kvHeads } = model.config;
+    const profile = uniformProfile({ id: "models/tiny", layers, kvHeads }, { name: "snapkv", params: {} });
+    return { profile, note: "UNIFORM stand-in profile: models/tiny has not been profiled yet" };
+  }
 }
 
-const shape = { hidden: 2048, heads: 32, kvHeads: 8, headDim: 64, mlp: 8192 };
-using dev = await openDevice(values.device as DeviceRequest);
-console.log(`device: ${dev.selection}`);
-
-/** Random weights with the scale of a trained layer (1 / sqrt(fan-in)). */
-function weight(d: Device, rows: number, cols: number): Tensor {
-  const data = new Float32Array(rows * cols);
-  const scale = 1 / Math.sqrt(cols);
-  for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 2 - 1) * scale;
-  return d.fromArray("f32", data, [rows, cols]);
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-const { hidden, heads, kvHeads, headDim, mlp } = shape;
-const capacity = promptTokens + steps;
-using wq = weight(dev, heads * headDim, hidden), wk = weight(dev, kvHeads * headDim, hidden);
-using wv = weight(dev, kvHeads * headDim, hidden), wo = weight(dev, hidden, heads * headDim);
-using wGate = weight(dev, mlp, hidden), wUp = weight(dev, mlp, hidden), wDown = weight(dev, hidden, mlp);
-using norm = dev.empty("f32", [hidden]).fill(1);
-using kCache = dev.zeros("f32", [kvHeads, capacity, headDim]),
-  vCache = dev.zeros("f32", [kvHeads, capacity, headDim]);
-const half = headDim / 2;
-const angles = Float32Array.from(
-  { length: capacity * half },
-  (_, i) => Math.floor(i / half) * 500000 ** (-(i % half) / half),
-);
-using cos = dev.fromArray("f32", angles.map(Math.cos), [capacity, half]);
-using sin = dev.fromArray("f32", angles.map(Math.sin), [capacity, half]);
-
-/** One decoder layer over `tokens` new positions starting at `pos0`; x [tokens, hidden] is updated in place. */
-function layer(x: Tensor, tokens: number, pos0: number): void {
-  using h = dev.empty("f32", [tokens, hidden]);
-  using q = dev.empty("f32", [tokens, heads * headDim]), k = dev.empty("f32", [tokens, kvHeads * headDim]);
-  using v = dev.empty("f32", [tokens, kvHeads * headDim]), attn = dev.empty("f32", [tokens, heads * headDim]);
-  ops.rmsnorm(h, x, norm, 1e-5);
-  ops.matmul(q, h, wq);
-  ops.matmul(k, h, wk);
-  ops.matmul(v, h, wv);
-  const q3 = q.reshape([tokens, heads, headDim]), k3 = k.reshape([tokens, kvHeads, headDim]);
-  const v3 = v.reshape([tokens, kvHeads, headDim]);
-  ops.rope(q3, cos, sin, pos0);
-  ops.rope(k3, cos, sin, pos0);
-  ops.kvWrite(kCache, k3, pos0);
-  ops.kvWrite(vCache, v3, pos0);
-  ops.attentionPrefill(attn.reshape([tokens, heads, headDim]), q3, kCache, vCache, pos0 + tokens);
-  ops.matmul(h, attn, wo);
-  ops.add(x, x, h);
-  using gate = dev.empty("f32", [tokens, mlp]), up = dev.empty("f32", [tokens, mlp]);
-  ops.rmsnorm(h, x, norm, 1e-5);
-  ops.matmul(gate, h, wGate);
-  ops.matmul(up, h, wUp);
-  ops.siluMul(gate, gate, up);
-  ops.matmul(h, gate, wDown);
-  ops.add(x, x, h);
+function statsLine(s: GenerationStats): string {
+  return `prefill ${s.prefillMs.toFixed(0)} ms, decode ${s.decodeTokensPerSecond.toFixed(1)} tokens/s, ` +
+    `KV ${kib(s.kvBytes)} of ${kib(s.kvBytesFull)} full`;
 }
 
-const start = performance.now();
-using prompt = weight(dev, promptTokens, hidden);
-layer(prompt, promptTokens, 0);
-dev.synchronize();
-const prefillMs = performance.now() - start;
-const decodeStart = performance.now();
-for (let step = 0; step < steps; step++) {
-  using x = weight(dev, 1, hidden);
-  layer(x, 1, promptTokens + step);
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      task: { type: "string", default: "needle" },
+      seed: { type: "string", default: "1" },
+      ratio: { type: "string", default: "0.8" },
+      device: { type: "string", default: "auto" },
+    },
+  });
+  if (!TASK_NAMES.includes(values.task as TaskName)) throw new UsageError(`unknown task ${values.task}`);
+  const seed = Number(values.seed), ratio = Number(values.ratio);
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed needs an integer, got ${values.seed}`);
+  if (!(ratio > 0 && ratio < 1)) {
+    throw new UsageError(`--ratio needs a number in (0, 1), got ${values.ratio}`);
+  }
+
+  using model = await loadModel(MODEL_DIR, { device: values.device as DeviceRequest });
+  const length = model.contextLimit - ANSWER_TOKENS;
+  const sample = await generateSample(values.task as TaskName, {
+    length,
+    seed,
+    split: "eval",
+    tokenizer: model.tokenizer,
+  });
+  const prompt = model.encode(sample.context + sample.question + sample.answerPrefix);
+  console.log(`device: ${model.device.selection}`);
+  console.log(`task: ${sample.task}, ${prompt.length} prompt tokens (seed ${seed}, evaluation split)`);
+  console.log(`question:${sample.question.replace(/^\n/, " ")}`);
+  console.log(`expected: ${sample.answers.join(", ")}\n`);
+
+  const { profile, note } = await demoProfile(model);
+  const runs = [
+    { label: "full cache", options: {} },
+    { label: `lukv at ${ratio}`, options: { press: "lukv", compressionRatio: ratio, profile } },
+  ];
+  const encoder = new TextEncoder();
+  for (const { label, options } of runs) {
+    if (label.startsWith("lukv")) console.log(`(${note})`);
+    await Deno.stdout.write(encoder.encode(`[${label}]${sample.answerPrefix}`));
+    const run = model.generate(prompt, { maxNewTokens: ANSWER_TOKENS, stop: ["\n"], ...options });
+    let text = "";
+    for await (const piece of run) {
+      text += piece;
+      await Deno.stdout.write(encoder.encode(piece));
+    }
+    const verdict = scoreAnswer(sample, text) ? "correct" : "wrong";
+    console.log(`\n  -> ${verdict}; ${statsLine(await run.stats())}\n`);
+  }
 }
-dev.synchronize();
-const decodeMs = performance.now() - decodeStart;
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-console.log(`prefill ${promptTokens} tokens through one layer: ${prefillMs.toFixed(1)} ms`);
-if (steps > 0) console.log(`decode ${steps} steps: ${(decodeMs / steps).toFixed(2)} ms/step`);
-console.log(
-  `KV cache (dense, one layer): ${mib(kCache.byteLength + vCache.byteLength)}; device memory held: ${
-    mib(dev.liveBytes())
-  }`,
-);
+
+if (import.meta.main) await runCli("demo", USAGE, () => main(Deno.args));

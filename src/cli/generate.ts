@@ -13,13 +13,20 @@
 import { parseArgs } from "node:util";
 import { runCli, UsageError } from "./run.ts";
 import type { DeviceRequest } from "../backend/device.ts";
+import { budgetStats } from "../lukv/budgets.ts";
+import { type Profile, readProfile } from "../lukv/profile.ts";
+import { readBudgetNpy } from "../lukv/table_npy.ts";
 import { loadModel } from "../model/model.ts";
+import { PRESS_NAMES } from "../press/presets.ts";
 
 const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-file F)
   [--chat]                 wrap the prompt in the model's chat template as a user message
   [--max-new-tokens N]     default: generation_config.json's, else 128
   [--temperature T] [--top-k K] [--top-p P] [--seed S]   greedy unless T > 0
   [--stop TEXT ...]        end when the text contains one of these
+  [--press NAME --ratio R] compress the KV cache (${PRESS_NAMES.join(", ")})
+  [--profile P.json|P.npy] LU-KV budgets for --press lukv (.npy: with --scorer, default snapkv)
+  [--question TEXT]        query-agnostic: compress the prompt as context, then append this
   [--device cpu|cuda|auto] default auto`;
 
 function number(flag: string, text: string | undefined): number | undefined {
@@ -29,6 +36,25 @@ function number(flag: string, text: string | undefined): number | undefined {
     throw new UsageError(`--${flag} needs a number, got ${text}`);
   }
   return value;
+}
+
+/** A JSON profile, or a published `[99, L, H]` .npy wrapped with the given scorer and default protections. */
+async function loadProfile(path: string, scorer: string): Promise<Profile> {
+  if (!path.endsWith(".npy")) return readProfile(await Deno.readTextFile(path));
+  const budgets = readBudgetNpy(await Deno.readFile(path));
+  return {
+    model: { id: path, layers: budgets.layers, kvHeads: budgets.heads },
+    scorer: { name: scorer, params: {} },
+    sink: 4,
+    window: 32,
+    decodeTokens: 64,
+    scope: "global",
+    minKeepFraction: 0.01,
+    calibration: { name: `${path} (published curves)`, pairs: 1 },
+    created: new Date().toISOString(),
+    budgets,
+    stats: budgetStats([budgets]),
+  };
 }
 
 async function main(args: string[]): Promise<void> {
@@ -45,6 +71,11 @@ async function main(args: string[]): Promise<void> {
       "top-p": { type: "string" },
       seed: { type: "string" },
       stop: { type: "string", multiple: true, default: [] },
+      press: { type: "string", default: "full" },
+      ratio: { type: "string" },
+      profile: { type: "string" },
+      scorer: { type: "string", default: "snapkv" },
+      question: { type: "string" },
       device: { type: "string", default: "auto" },
     },
   });
@@ -60,7 +91,14 @@ async function main(args: string[]): Promise<void> {
       addSpecialTokens: false,
     })
     : model.encode(text);
-  const run = model.generate(ids, {
+  const profile = values.profile === undefined ? undefined : await loadProfile(values.profile, values.scorer);
+  const prompt = values.question === undefined
+    ? ids
+    : { context: ids, question: model.encode(values.question, { addSpecialTokens: false }) };
+  const run = model.generate(prompt, {
+    press: values.press,
+    compressionRatio: number("ratio", values.ratio),
+    profile,
     maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
     temperature: number("temperature", values.temperature),
     topK: number("top-k", values["top-k"]),

@@ -2,7 +2,7 @@
 
 import { z } from "zod";
 import { LukvError, STATUS } from "../backend/errors.ts";
-import type { RatioStats } from "./budgets.ts";
+import { budgetStats, type RatioStats } from "./budgets.ts";
 import { budgetRatios, type BudgetTable, checkBudgetTable, RATIO_COUNT } from "./tables.ts";
 
 /** The `version` field written by this release; readers refuse other versions. */
@@ -172,4 +172,37 @@ function validate(raw: unknown, what: string): ProfileJson {
     );
   }
   return json;
+}
+
+/**
+ * A stand-in profile that gives every head the global ratio (so `lukv` behaves like
+ * the uniform allocator with the profile's scorer). For demos and tests before a model
+ * has been profiled; never a silent fallback: callers say when they use it.
+ *
+ * @example
+ * ```ts
+ * const profile = uniformProfile({ id: "models/tiny", layers: 4, kvHeads: 2 }, { name: "snapkv", params: {} });
+ * ```
+ */
+export function uniformProfile(
+  model: Profile["model"],
+  scorer: Profile["scorer"],
+  protections: { sink: number; window: number } = { sink: 4, window: 32 },
+): Profile {
+  const cells = model.layers * model.kvHeads;
+  const ratios = budgetRatios();
+  const prune = Float64Array.from({ length: RATIO_COUNT * cells }, (_, i) => ratios[Math.floor(i / cells)]);
+  const budgets: BudgetTable = { layers: model.layers, heads: model.kvHeads, ratios, prune };
+  return {
+    model,
+    scorer,
+    ...protections,
+    decodeTokens: 64,
+    scope: "global",
+    minKeepFraction: 0,
+    calibration: { name: "uniform stand-in (not profiled)", pairs: 1 },
+    created: new Date(0).toISOString(),
+    budgets,
+    stats: budgetStats([budgets]),
+  };
 }

@@ -2,7 +2,13 @@
 
 import { LukvError, STATUS } from "../backend/errors.ts";
 import { denseKvBytes } from "../cache/dense.ts";
+import type { KvCache } from "../cache/kv_cache.ts";
+import type { Profile } from "../lukv/profile.ts";
+import { CompressingCache } from "../press/compressing_cache.ts";
+import { checkRatio, type Press } from "../press/press.ts";
+import { makePress } from "../press/presets.ts";
 import type { Model } from "./model.ts";
+import { inverseFrequencies } from "./rope.ts";
 import { sampleToken, type SamplingOptions, seededRandom } from "./sampling.ts";
 import { StopStrings } from "./stop.ts";
 
@@ -16,10 +22,23 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   /** End at the model's EOS ids (default true). */
   stopAtEos?: boolean;
-  /** KV-cache policy; only `"full"` (no compression) exists until the presses land. */
-  press?: string;
-  /** Fraction of KV pairs the press removes, in (0, 1). */
+  /** KV-cache press: a preset name (see `PRESS_NAMES`) or a press object. Default `"full"`. */
+  press?: string | Press;
+  /** Fraction of KV pairs the press removes, in [0, 1) (default 0: the ragged path, nothing removed). */
   compressionRatio?: number;
+  /** The LU-KV profile, for `press: "lukv"`; its model shape must match. */
+  profile?: Profile;
+}
+
+/**
+ * A prompt in two parts, for query-agnostic compression: the context is compressed
+ * on its own, then the question is appended to the compressed cache.
+ */
+export interface SplitPrompt {
+  /** The long context (text is encoded with special tokens, e.g. BOS). */
+  context: string | Int32Array;
+  /** The question and answer prefix (text is encoded without special tokens). */
+  question: string | Int32Array;
 }
 
 /** What one generation cost. */
@@ -32,7 +51,7 @@ export interface GenerationStats {
   prefillMs: number;
   /** Generated tokens per second of decode compute (0 when no decode step ran). */
   decodeTokensPerSecond: number;
-  /** Bytes the KV cache really held. */
+  /** Bytes the KV cache really held at the end. */
   kvBytes: number;
   /** Bytes a full f32 cache of the final sequence needs. */
   kvBytesFull: number;
@@ -57,14 +76,38 @@ export class Generation implements AsyncIterable<string> {
   #resolve!: (stats: GenerationStats) => void;
   #reject!: (error: unknown) => void;
 
-  /** Use `model.generate`; options are checked here, before any work. */
-  constructor(readonly model: Model, readonly prompt: Int32Array, readonly options: GenerateOptions) {
-    const { press = "full", compressionRatio, maxNewTokens, seed } = options;
-    if (press !== "full") {
-      throw new LukvError("generate", STATUS.UNSUPPORTED, `unknown press "${press}"; available: full`);
-    }
-    if (compressionRatio !== undefined) {
+  /** Keep counts `[kvHeads]` per layer chosen by the press at the end of prefill (empty without compression). */
+  readonly keptCounts: Int32Array[] = [];
+  readonly #press: Press | null;
+
+  /**
+   * Use `model.generate`; options are checked here, before any work. `question` holds
+   * the tokens appended after a query-agnostic compression of `prompt` (empty otherwise).
+   */
+  constructor(
+    readonly model: Model,
+    readonly prompt: Int32Array,
+    readonly options: GenerateOptions,
+    readonly question: Int32Array = new Int32Array(0),
+  ) {
+    const { press = "full", compressionRatio = 0, maxNewTokens, seed, profile } = options;
+    checkRatio(compressionRatio);
+    this.#press = typeof press === "string"
+      ? (press === "full" ? null : makePress(press, { profile }))
+      : (press.name === "full" ? null : press);
+    if (!this.#press && compressionRatio !== 0) {
       throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `press "full" takes no compressionRatio`);
+    }
+    if (this.#press?.name === "lukv" && profile) {
+      const { layers, kvHeads } = model.config;
+      if (profile.model.layers !== layers || profile.model.kvHeads !== kvHeads) {
+        throw new LukvError(
+          "generate",
+          STATUS.SHAPE,
+          `profile "${profile.model.id}" is for ${profile.model.layers} layers x ${profile.model.kvHeads} KV heads, ` +
+            `but ${model.dir} has ${layers} layers x ${kvHeads} KV heads`,
+        );
+      }
     }
     if (maxNewTokens !== undefined && (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 1)) {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
@@ -96,17 +139,44 @@ export class Generation implements AsyncIterable<string> {
   async *#run(): AsyncGenerator<string> {
     const { model, prompt, options } = this;
     const { forward, config } = model;
-    const room = model.contextLimit - prompt.length;
+    const room = model.contextLimit - prompt.length - this.question.length;
     const maxNew = Math.min(options.maxNewTokens ?? model.generationConfig?.maxNewTokens ?? 128, room);
     const eos = new Set(options.stopAtEos === false ? [] : model.eosTokenIds);
     const random = seededRandom(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]);
     const detokenizer = model.tokenizer.stream({ skipSpecialTokens: true });
     const stops = new StopStrings(options.stop ?? []);
-    const cache = model.newCache(prompt.length + Math.max(0, maxNew - 1));
+    let cache: KvCache | null = null;
     let prefillMs = 0, decodeMs = 0, steps = 0, failed = false;
     try {
       const started = performance.now();
-      let logits = lastLogits(forward.run(prompt, cache));
+      let logits: Float32Array;
+      if (this.#press) {
+        const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
+        const shape = {
+          layers,
+          heads,
+          kvHeads,
+          headDim,
+          inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
+        };
+        using prefill = new CompressingCache(
+          model.device,
+          shape,
+          this.#press,
+          options.compressionRatio ?? 0,
+          prompt.length,
+          // Free rows per head: what this generation can append, grown 64 at a time beyond that.
+          Math.min(64, Math.max(1, maxNew + this.question.length)),
+        );
+        cache = prefill.ragged;
+        logits = lastLogits(forward.run(prompt, prefill));
+        this.keptCounts.push(...prefill.counts);
+        if (this.question.length > 0) logits = lastLogits(forward.run(this.question, cache));
+      } else {
+        cache = model.newCache(prompt.length + this.question.length + Math.max(0, maxNew - 1));
+        logits = lastLogits(forward.run(prompt, cache));
+        if (this.question.length > 0) logits = lastLogits(forward.run(this.question, cache));
+      }
       prefillMs = performance.now() - started;
       let stopped = false;
       while (this.tokens.length < maxNew && !stopped) {
@@ -137,16 +207,17 @@ export class Generation implements AsyncIterable<string> {
       // Also reached when the consumer stops iterating early: stats then cover what ran.
       if (!failed) {
         const { layers, kvHeads, headDim } = config;
+        const promptTokens = prompt.length + this.question.length;
         this.#resolve({
-          promptTokens: prompt.length,
+          promptTokens,
           newTokens: this.tokens.length,
           prefillMs,
           decodeTokensPerSecond: steps > 0 ? steps / (decodeMs / 1000) : 0,
-          kvBytes: cache.bytes(),
-          kvBytesFull: denseKvBytes({ layers, kvHeads, headDim }, prompt.length + this.tokens.length),
+          kvBytes: cache?.bytes() ?? 0,
+          kvBytesFull: denseKvBytes({ layers, kvHeads, headDim }, promptTokens + this.tokens.length),
         });
       }
-      cache.close();
+      cache?.close();
     }
 
     function lastLogits(hidden: ReturnType<typeof forward.run>): Float32Array {

@@ -6,7 +6,7 @@ import type { Tensor } from "../backend/tensor.ts";
 import { DenseKvCache } from "../cache/dense.ts";
 import { loadConfig, type ModelConfig } from "./config.ts";
 import { LlamaForward } from "./forward.ts";
-import { type GenerateOptions, Generation } from "./generate.ts";
+import { type GenerateOptions, Generation, type SplitPrompt } from "./generate.ts";
 import { type GenerationConfig, loadGenerationConfig } from "./generation_config.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { Tokenizer } from "./tokenizer.ts";
@@ -93,8 +93,10 @@ export class Model implements Disposable {
 
   /**
    * Generates from a prompt (text is encoded with special tokens; ids are used as
-   * given). The result is async-iterable over decoded text pieces and its `stats()`
-   * resolve after the last token.
+   * given). With a press, the cache is compressed after the whole prompt
+   * (query-aware); with `{ context, question }`, after the context, and the question is
+   * then appended to the compressed cache (query-agnostic). The result is
+   * async-iterable over decoded text pieces and its `stats()` resolve after the last token.
    *
    * @example
    * ```ts
@@ -103,10 +105,20 @@ export class Model implements Disposable {
    * console.log(await run.stats()); // { promptTokens, newTokens, prefillMs, decodeTokensPerSecond, ... }
    * ```
    */
-  generate(prompt: string | Int32Array, options: GenerateOptions = {}): Generation {
-    const ids = typeof prompt === "string" ? this.encode(prompt) : prompt;
-    this.checkPrompt(ids);
-    return new Generation(this, ids, options);
+  generate(prompt: string | Int32Array | SplitPrompt, options: GenerateOptions = {}): Generation {
+    const encode = (p: string | Int32Array, special: boolean) =>
+      typeof p === "string" ? this.encode(p, { addSpecialTokens: special }) : p;
+    if (typeof prompt === "string" || prompt instanceof Int32Array) {
+      const ids = encode(prompt, true);
+      this.checkPrompt(ids);
+      return new Generation(this, ids, options);
+    }
+    const context = encode(prompt.context, true), question = encode(prompt.question, false);
+    const whole = new Int32Array(context.length + question.length);
+    whole.set(context);
+    whole.set(question, context.length);
+    this.checkPrompt(whole);
+    return new Generation(this, context, options, question);
   }
 
   /** A dense cache with room for `tokens` tokens. */

@@ -28,8 +28,19 @@ export interface PressOptions {
 
 const uniform: LayerAllocator = (_l, scores, { kvHeads, length }, ratio) =>
   uniformKeep({ layers: 1, heads: kvHeads, length, data: scores }, ratio);
-const pyramid: LayerAllocator = (l, _scores, { layers, kvHeads, length }, ratio) =>
-  new Int32Array(kvHeads).fill(pyramidLayerSizes(layers, length, ratio)[l]);
+/**
+ * PyramidKV shapes the budget beyond the protected tokens (as kvpress leaves its window
+ * out of the pyramid), so the protections never push the total over the ratio.
+ */
+const pyramid: LayerAllocator = (l, _scores, { layers, kvHeads, length, protectedTokens = 0 }, ratio) => {
+  const free = (1 - ratio) * length - protectedTokens, room = length - protectedTokens;
+  const size = free <= 0
+    ? protectedTokens
+    : free >= room
+    ? length
+    : protectedTokens + pyramidLayerSizes(layers, room, 1 - free / room)[l];
+  return new Int32Array(kvHeads).fill(size);
+};
 const adaptive: LayerAllocator = (_l, scores, { kvHeads, length }, ratio) =>
   adaKvKeep({ layers: 1, heads: kvHeads, length, data: scores }, ratio);
 

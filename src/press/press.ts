@@ -12,6 +12,8 @@ export interface PressShape {
   kvHeads: number;
   /** Tokens in the cache being compressed. */
   length: number;
+  /** Tokens the protections keep in every head (a floor under every count). */
+  protectedTokens?: number;
 }
 
 /**
@@ -79,7 +81,7 @@ export function scoredPress(
       checkRatio(ratio);
       if (ratio === 0) return new Int32Array(shape.kvHeads).fill(shape.length);
       const floor = protectedCount(shape.length, protections);
-      return allocator(layer, scores, shape, ratio).map((count) =>
+      return allocator(layer, scores, { ...shape, protectedTokens: floor }, ratio).map((count) =>
         Math.min(shape.length, Math.max(floor, count))
       );
     },

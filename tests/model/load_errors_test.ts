@@ -439,7 +439,24 @@ Deno.test("bad generate options are refused before any work", async () => {
     assert.throws(() => model.generate(prompt, options), RangeError);
     assert.throws(() => model.generate(prompt, options), { message });
   }
-  throwsLukv(() => model.generate(prompt, { press: "snapkv" }), STATUS.UNSUPPORTED, ['"snapkv"', "full"]);
+  throwsLukv(() => model.generate(prompt, { press: "pressly" }), STATUS.INVALID_ARGUMENT, [
+    '"pressly"',
+    "snapkv",
+  ]);
+  throwsLukv(
+    () => model.generate(prompt, { press: "snapkv", compressionRatio: 1 }),
+    STATUS.INVALID_ARGUMENT,
+    [
+      "[0, 1)",
+    ],
+  );
+  throwsLukv(
+    () => model.generate(prompt, { press: "lukv", compressionRatio: 0.5 }),
+    STATUS.INVALID_ARGUMENT,
+    [
+      "profile",
+    ],
+  );
   throwsLukv(
     () => model.generate(prompt, { compressionRatio: 0.5 }),
     STATUS.INVALID_ARGUMENT,

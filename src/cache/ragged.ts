@@ -1,0 +1,193 @@
+/** The ragged KV cache: per layer one flat K and one flat V buffer, each head owning its own span of rows. */
+
+import type { Device } from "../backend/device.ts";
+import { LukvError, STATUS } from "../backend/errors.ts";
+import * as ops from "../backend/ops.ts";
+import type { Tensor } from "../backend/tensor.ts";
+import type { KvShape } from "./dense.ts";
+import type { KvCache, LayerKv } from "./kv_cache.ts";
+
+/** One layer: K and V `[rows, headDim]`; head h owns rows `offsets[h] .. offsets[h] + capacities[h]`. */
+interface RaggedLayer {
+  keys: Tensor<"f32">;
+  values: Tensor<"f32">;
+  offsets: Int32Array;
+  lengths: Int32Array;
+  capacities: Int32Array;
+}
+
+/** Kept token positions per head: head h's are `indices[offsets[h] .. offsets[h + 1])`, ascending. */
+export interface KeptTokens {
+  /** Positions into the dense layer, ascending within each head. */
+  indices: Int32Array;
+  /** `[heads + 1]` ranges into `indices`. */
+  offsets: Int32Array;
+}
+
+/**
+ * A compressed cache: every (layer, KV head) holds its own number of tokens, so memory
+ * really shrinks with the budgets. Built layer by layer from dense layers with
+ * {@linkcode RaggedKvCache.compactLayer}; decode appends one row per head (growing a
+ * layer by `growth` rows per head when a head is full) and attends over the kept rows only.
+ *
+ * @example
+ * ```ts
+ * using cache = new RaggedKvCache(dev, { layers: 16, kvHeads: 8, headDim: 64 });
+ * cache.compactLayer(0, denseKeys, denseValues, kept); // for every layer
+ * cache.advance(promptLength);
+ * ```
+ */
+export class RaggedKvCache implements KvCache {
+  /** Decode appends one token at a time. */
+  readonly maxRows = 1;
+  /** Tokens seen (the next position), kept or not. */
+  length = 0;
+  readonly #layers: (RaggedLayer | null)[];
+
+  /** An empty cache; every layer must be compacted in before use. */
+  constructor(readonly device: Device, readonly shape: KvShape, readonly growth = 64) {
+    if (!Number.isSafeInteger(growth) || growth < 1) {
+      throw new RangeError(`growth must be a positive integer, got ${growth}`);
+    }
+    this.#layers = new Array(shape.layers).fill(null);
+  }
+
+  /**
+   * Installs layer `l` from a dense layer `[kvHeads, capacity, headDim]`: the kept rows of
+   * each head, in order, plus `growth` free rows per head for decoding.
+   */
+  compactLayer(l: number, keys: Tensor<"f32">, values: Tensor<"f32">, kept: KeptTokens): void {
+    const lengths = Int32Array.from(
+      { length: this.shape.kvHeads },
+      (_, h) => kept.offsets[h + 1] - kept.offsets[h],
+    );
+    const layer = this.#allocate(lengths, lengths.map((n) => n + this.growth));
+    try {
+      ops.kvGather(layer.keys, keys, kept.indices, kept.offsets, layer.offsets);
+      ops.kvGather(layer.values, values, kept.indices, kept.offsets, layer.offsets);
+    } catch (error) {
+      layer.keys.close();
+      layer.values.close();
+      throw error;
+    }
+    this.#release(l);
+    this.#layers[l] = layer;
+  }
+
+  /** Tokens each head of layer `l` holds, `[kvHeads]`. */
+  keptCounts(l: number): Int32Array {
+    return Int32Array.from(this.#layer(l).lengths);
+  }
+
+  /** Throws when a token cannot be appended (every layer must be compacted in). */
+  reserve(count: number): void {
+    this.#layers.forEach((_, l) => this.#layer(l));
+    if (count < 0) throw new RangeError(`cannot reserve ${count} tokens`);
+  }
+
+  /** Layer `l`'s view: appends one row per head, attends over each head's kept rows. */
+  layer(l: number): LayerKv {
+    return {
+      write: (k, v) => {
+        if (k.shape[0] !== 1) {
+          throw new LukvError("ragged cache", STATUS.SHAPE, "a ragged cache appends one token at a time");
+        }
+        let layer = this.#layer(l);
+        if (layer.lengths.some((n, h) => n === layer.capacities[h])) layer = this.#grow(l);
+        const rows = k.reshape([this.shape.kvHeads, this.shape.headDim]);
+        ops.kvAppend(layer.keys, rows, layer.offsets, layer.lengths, layer.capacities);
+        ops.kvAppend(layer.values, v.reshape(rows.shape), layer.offsets, layer.lengths, layer.capacities);
+        for (let h = 0; h < layer.lengths.length; h++) layer.lengths[h]++;
+      },
+      attend: (out, q) => {
+        const layer = this.#layer(l);
+        const [, heads, headDim] = q.shape;
+        ops.attentionDecodeRagged(
+          out.reshape([heads, headDim]),
+          q.reshape([heads, headDim]),
+          layer.keys,
+          layer.values,
+          layer.offsets,
+          layer.lengths,
+        );
+      },
+    };
+  }
+
+  /** Forgets the most recent token of every head (e.g. a rejected draft token). */
+  dropLast(): void {
+    if (this.length === 0) throw new RangeError("the cache is empty");
+    for (const layer of this.#layers) {
+      if (layer?.lengths.some((n) => n === 0)) throw new RangeError("a head has no token to drop");
+    }
+    for (const layer of this.#layers) layer?.lengths.forEach((n, h, lengths) => lengths[h] = n - 1);
+    this.length--;
+  }
+
+  /** Records `count` new positions. */
+  advance(count: number): void {
+    this.length += count;
+  }
+
+  /** Bytes really allocated (kept rows plus each head's free rows). */
+  bytes(): number {
+    return this.#layers.reduce(
+      (sum, layer) => sum + (layer ? layer.keys.byteLength + layer.values.byteLength : 0),
+      0,
+    );
+  }
+
+  /** Frees every layer; harmless twice. */
+  close(): void {
+    this.#layers.forEach((_, l) => this.#release(l));
+  }
+
+  /** Called by `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #layer(l: number): RaggedLayer {
+    const layer = this.#layers[l];
+    if (!layer) {
+      throw new LukvError("ragged cache", STATUS.INVALID_ARGUMENT, `layer ${l} has not been compacted in`);
+    }
+    return layer;
+  }
+
+  #allocate(lengths: Int32Array, capacities: Int32Array): RaggedLayer {
+    const offsets = new Int32Array(capacities.length);
+    for (let h = 1; h < offsets.length; h++) offsets[h] = offsets[h - 1] + capacities[h - 1];
+    const rows = offsets[offsets.length - 1] + capacities[capacities.length - 1];
+    const keys = this.device.empty("f32", [rows, this.shape.headDim]);
+    try {
+      const values = this.device.empty("f32", [rows, this.shape.headDim]);
+      return { keys, values, offsets, lengths: Int32Array.from(lengths), capacities };
+    } catch (error) {
+      keys.close();
+      throw error;
+    }
+  }
+
+  /** Moves layer `l` into buffers with `growth` more rows per head. */
+  #grow(l: number): RaggedLayer {
+    const old = this.#layer(l);
+    const grown = this.#allocate(old.lengths, old.capacities.map((c) => c + this.growth));
+    for (let h = 0; h < old.lengths.length; h++) {
+      const n = old.lengths[h];
+      if (n === 0) continue;
+      grown.keys.rows(grown.offsets[h], n).copyFromTensor(old.keys.rows(old.offsets[h], n));
+      grown.values.rows(grown.offsets[h], n).copyFromTensor(old.values.rows(old.offsets[h], n));
+    }
+    this.#release(l);
+    this.#layers[l] = grown;
+    return grown;
+  }
+
+  #release(l: number): void {
+    const layer = this.#layers[l];
+    layer?.keys.close();
+    layer?.values.close();
+    this.#layers[l] = null;
+  }
+}
