@@ -3,7 +3,7 @@
  * model shaped like the embedded tiny model (hidden 256, 6 layers, 8 query / 2 KV heads
  * of 32), prompt of 8192 tokens, `lukv` at 0.8 (uniform stand-in profile: the budgets'
  * shape does not change the step's cost, only its size) against `full` as the baseline.
- * LUKV_BENCH_DEVICE=cpu|cuda|auto picks the device (default auto).
+ * LUKV_BENCH_DEVICE=cpu|cuda|auto picks the device (default auto); LUKV_BENCH_PROMPT the prompt length.
  *
  * ```sh
  * deno bench --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/press.bench.ts
@@ -19,7 +19,7 @@ import { CompressingCache } from "../src/press/compressing_cache.ts";
 import { makePress } from "../src/press/presets.ts";
 import { writeSyntheticModel } from "./synthetic_model.ts";
 
-const PROMPT = 8192;
+const PROMPT = Number(Deno.env.get("LUKV_BENCH_PROMPT") ?? 8192);
 const shape = {
   hidden: 256,
   layers: 6,
