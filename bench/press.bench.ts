@@ -20,13 +20,13 @@ import { makePress } from "../src/press/presets.ts";
 import { writeSyntheticModel } from "./synthetic_model.ts";
 
 const PROMPT = Number(Deno.env.get("LUKV_BENCH_PROMPT") ?? 8192);
+/** `tiny` (default) is shaped like models/tiny; `medium` (150M parameters) makes the cache matter on a GPU. */
+const SHAPES = {
+  tiny: { hidden: 256, layers: 6, heads: 8, kvHeads: 2, intermediate: 688, vocab: 2048 },
+  medium: { hidden: 1024, layers: 12, heads: 16, kvHeads: 4, intermediate: 2816, vocab: 8192 },
+};
 const shape = {
-  hidden: 256,
-  layers: 6,
-  heads: 8,
-  kvHeads: 2,
-  intermediate: 688,
-  vocab: 2048,
+  ...SHAPES[(Deno.env.get("LUKV_BENCH_MODEL") ?? "tiny") as keyof typeof SHAPES],
   maxPositions: PROMPT + 64,
 };
 const dir = await Deno.makeTempDir({ prefix: "lukv_bench_press_" });
