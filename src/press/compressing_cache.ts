@@ -1,23 +1,16 @@
 /** Prefill that compresses as it goes: each layer's full cache lives only until that layer is done. */
 
 import type { Device } from "../backend/device.ts";
-import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
-import { DenseKvCache, type KvShape } from "../cache/dense.ts";
+import { DenseKvCache } from "../cache/dense.ts";
 import type { KvCache, LayerKv } from "../cache/kv_cache.ts";
 import { type KeptTokens, RaggedKvCache } from "../cache/ragged.ts";
+import { LayerScoring, type ScoringShape } from "./layer_scoring.ts";
 import type { Press } from "./press.ts";
-import { QUERY_STATS_SINK } from "./scorers/expected_attention.ts";
-import type { LayerState } from "./scorers/scorer.ts";
 import { keptIndices } from "./select.ts";
 
 /** The model extents a compressing prefill needs. */
-export interface CompressionShape extends KvShape {
-  /** Query heads. */
-  heads: number;
-  /** RoPE inverse frequencies `[headDim / 2]`. */
-  inverseFrequencies: Float64Array;
-}
+export type CompressionShape = ScoringShape;
 
 /**
  * A KV cache for one prefill of `tokens` tokens that ends up compressed: layer `l`
@@ -26,8 +19,7 @@ export interface CompressionShape extends KvShape {
  * layer's full cache exists at a time. The statistics the press's scorer needs (window
  * or full attention, query moments) are gathered from the forward's hooks.
  *
- * When the ragged cache already holds earlier tokens (a second call), this is not the
- * class to use: decode and question appends run on `ragged` directly.
+ * Decode and question appends then run on `ragged` directly.
  *
  * @example
  * ```ts
@@ -45,11 +37,9 @@ export class CompressingCache implements KvCache {
   readonly counts: Int32Array[] = [];
   /** The kept positions of each layer's heads. */
   readonly kept: KeptTokens[] = [];
+  readonly #scoring: LayerScoring | null;
   #dense: DenseKvCache | null = null;
   #denseLayer = -1;
-  #window: Float32Array | null = null;
-  #all: Float32Array | null = null;
-  #moments: { sum: Float64Array; outer: Float64Array; count: number } | null = null;
 
   /**
    * Prepares the prefill of `tokens` tokens with `press` at `ratio`; `growth` free rows
@@ -64,6 +54,7 @@ export class CompressingCache implements KvCache {
     growth?: number,
   ) {
     this.ragged = new RaggedKvCache(device, shape, growth);
+    this.#scoring = press.scorer ? new LayerScoring(device, shape, press.scorer, tokens) : null;
   }
 
   /** Tokens already in the ragged cache. */
@@ -84,82 +75,33 @@ export class CompressingCache implements KvCache {
     this.#dense?.close();
     this.#dense = new DenseKvCache(this.device, { layers: 1, kvHeads, headDim }, this.tokens);
     this.#denseLayer = l;
-    this.#window = this.#all = null;
-    this.#moments = null;
+    this.#scoring?.begin();
     return this.#dense.layer(0);
   }
 
-  /** Accumulates pre-RoPE query moments when the scorer needs them (first positions left out). */
+  /** Forwards pre-RoPE queries to the scorer's statistics. */
   queriesBeforeRope(_l: number, q: Tensor<"f32">, pos0: number): void {
-    if (!this.press.scorer?.needs.includes("query-stats")) return;
-    const { heads, headDim: d } = this.shape;
-    const m = this.#moments ??= {
-      sum: new Float64Array(heads * d),
-      outer: new Float64Array(heads * d * d),
-      count: 0,
-    };
-    const host = q.device.kind === "cpu" ? q.view() : q.toHost();
-    for (let r = Math.max(0, QUERY_STATS_SINK - pos0); r < q.shape[0]; r++) {
-      m.count++;
-      for (let h = 0; h < heads; h++) {
-        const row = (r * heads + h) * d;
-        for (let a = 0; a < d; a++) {
-          const x = host[row + a];
-          m.sum[h * d + a] += x;
-          const outer = (h * d + a) * d;
-          for (let b = 0; b < d; b++) m.outer[outer + b] += x * host[row + b];
-        }
-      }
-    }
+    this.#scoring?.queriesBeforeRope(q, pos0);
   }
 
-  /** Accumulates attention sums (all prompt queries, or those of SnapKV's window) once the block's keys exist. */
+  /** Forwards post-RoPE queries (with the layer's keys) to the scorer's statistics. */
   queriesAfterWrite(_l: number, q: Tensor<"f32">, pos0: number): void {
-    const scorer = this.press.scorer;
-    if (!scorer || !this.#dense) return;
-    const rows = q.shape[0];
-    if (scorer.needs.includes("all-attention")) {
-      this.#all = this.#accumulate(this.#all, q, pos0, 0, rows);
-    }
-    if (scorer.needs.includes("window-attention")) {
-      const first = Math.max(0, this.tokens - (scorer.windowQueries ?? 32) - pos0);
-      if (first < rows) this.#window = this.#accumulate(this.#window, q, pos0, first, rows - first);
-    }
+    if (this.#dense) this.#scoring?.queriesAfterWrite(q, pos0, this.#dense.keys[0]);
   }
 
   /** Scores the finished layer, keeps its budget per head, compacts it and frees the dense buffer. */
   endLayer(l: number): void {
     const dense = this.#dense;
     if (!dense || this.#denseLayer !== l) throw new RangeError(`layer ${l} was not written`);
-    const { kvHeads, heads, headDim, layers, inverseFrequencies } = this.shape;
+    const { kvHeads, layers } = this.shape;
     const length = this.tokens;
-    let scores: Float32Array;
-    if (this.press.scorer) {
-      const state: LayerState = {
-        layer: l,
-        length,
-        heads,
-        kvHeads,
-        headDim,
-        keys: hostOf(dense.keys[0]),
-        values: hostOf(dense.values[0]),
-        inverseFrequencies,
-        windowAttention: this.#window ?? undefined,
-        windowQueries: this.#window
-          ? Math.min(this.tokens, this.press.scorer.windowQueries ?? 32)
-          : undefined,
-        allAttention: this.#all ?? undefined,
-        queryStats: this.#moments ? moments(this.#moments, heads, headDim) : undefined,
-      };
-      scores = this.press.scorer.score(state);
-      const { sink, window } = this.press.protections;
-      for (let h = 0; h < kvHeads; h++) {
-        for (let j = 0; j < length; j++) {
-          if (j < sink || j >= length - window) scores[h * length + j] = Infinity;
-        }
+    const scores = this.#scoring?.score(l, dense.keys[0], dense.values[0]) ??
+      new Float32Array(kvHeads * length);
+    const { sink, window } = this.press.protections;
+    for (let h = 0; h < kvHeads; h++) {
+      for (let j = 0; j < length; j++) {
+        if (j < sink || j >= length - window) scores[h * length + j] = Infinity;
       }
-    } else {
-      scores = new Float32Array(kvHeads * length);
     }
     const counts = this.press.allocate(l, scores, { layers, kvHeads, length }, this.ratio);
     this.counts[l] = counts;
@@ -189,42 +131,4 @@ export class CompressingCache implements KvCache {
   [Symbol.dispose](): void {
     this.close();
   }
-
-  /** Adds the attention of query rows `first .. first + count` of the block to `into` `[kvHeads, tokens]`. */
-  #accumulate(
-    into: Float32Array | null,
-    q: Tensor<"f32">,
-    pos0: number,
-    first: number,
-    count: number,
-  ): Float32Array {
-    const { kvHeads } = this.shape;
-    const sums = into ?? new Float32Array(kvHeads * this.tokens);
-    const visible = pos0 + q.shape[0];
-    using out = this.device.zeros("f32", [kvHeads, visible]);
-    ops.attentionScores(out, q.rows(first, count), this.#dense!.keys[0], pos0 + first, visible);
-    const host = out.toHost();
-    for (let h = 0; h < kvHeads; h++) {
-      for (let j = 0; j < visible; j++) sums[h * this.tokens + j] += host[h * visible + j];
-    }
-    return sums;
-  }
-}
-
-function hostOf(t: Tensor<"f32">): Float32Array {
-  return t.device.kind === "cpu" ? t.view() : t.toHost();
-}
-
-function moments(m: { sum: Float64Array; outer: Float64Array; count: number }, heads: number, d: number) {
-  const mean = m.sum.map((s) => s / Math.max(1, m.count));
-  const covariance = new Float64Array(heads * d * d);
-  for (let h = 0; h < heads; h++) {
-    for (let a = 0; a < d; a++) {
-      for (let b = 0; b < d; b++) {
-        const i = (h * d + a) * d + b;
-        covariance[i] = m.outer[i] / Math.max(1, m.count) - mean[h * d + a] * mean[h * d + b];
-      }
-    }
-  }
-  return { mean, covariance, count: m.count };
 }
