@@ -50,7 +50,8 @@ export interface EvictionCurves extends Protection {
  * chain), as segments of constant marginal cost.
  *
  * @param oracle long-horizon utilities `[L, H, T]`: finite and non-negative
- * @param scores scorer scores `[L, H, T]` at the end of prefill: finite, higher = keep
+ * @param scores scorer scores `[L, H, T]` at the end of prefill, higher = keep: finite at the
+ *   evictable positions (protected ones are never read, so they may hold e.g. +Infinity)
  * @param protection `sink + window` must leave at least one evictable token
  * @example
  * ```ts
@@ -74,8 +75,8 @@ export function evictionCurves(oracle: HeadTable, scores: HeadTable, protection:
   if (sink + window >= length) {
     throw new RangeError(`sink + window (${sink + window}) must be less than the context length ${length}`);
   }
-  checkValues(oracle, "oracle", true);
-  checkValues(scores, "scores", false);
+  checkValues(oracle, "oracle", true, 0, length);
+  checkValues(scores, "scores", false, sink, length - window);
 
   const n = length - sink - window;
   const order = new Int32Array(n);
@@ -131,9 +132,19 @@ function lowerHull(y: Float64Array, hull: Int32Array): number {
   return top + 1;
 }
 
-/** Throws a RangeError at the first NaN or infinite value (or negative one, for the oracle). */
-function checkValues({ heads, length, data }: HeadTable, what: string, nonNegative: boolean): void {
+/**
+ * Throws a RangeError at the first NaN or infinite value (or negative one, for the
+ * oracle) among positions `from .. to - 1` of every head; the others are never read.
+ */
+function checkValues(
+  { heads, length, data }: HeadTable,
+  what: string,
+  nonNegative: boolean,
+  from: number,
+  to: number,
+): void {
   for (let i = 0; i < data.length; i++) {
+    if (i % length < from || i % length >= to) continue;
     const v = data[i];
     if (Number.isFinite(v) && (!nonNegative || v >= 0)) continue;
     const l = Math.floor(i / (heads * length)), h = Math.floor(i / length) % heads, j = i % length;

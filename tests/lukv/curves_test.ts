@@ -79,3 +79,13 @@ Deno.test("bad tables are refused with the offending entry named", () => {
     );
   }
 });
+
+Deno.test("protected positions are never read: scorers may mark them +Infinity", () => {
+  const oracle = table([1, 2, 3, 4, 5, 6]);
+  const curves = evictionCurves(oracle, table([Infinity, 2, 1, 3, 4, Infinity]), { sink: 1, window: 1 });
+  assert.equal(curves.lengths.reduce((a, b) => a + b, 0), 4);
+  assert.throws(
+    () => evictionCurves(oracle, table([0, Infinity, 1, 3, 4, 0]), { sink: 1, window: 1 }),
+    /scores\[0, 0, 1\]/,
+  );
+});
