@@ -40,7 +40,7 @@ extern "C" {
 #define LUKV_HOST
 
 /* Bumped on every change of a signature or of the meaning of an argument. */
-#define LUKV_ABI_VERSION 2
+#define LUKV_ABI_VERSION 3
 
 /* Status codes. */
 #define LUKV_OK 0
@@ -223,6 +223,21 @@ LUKV_API int lukv_attention_scores(float* out, const float* q, const float* k, i
                                    int64_t q_pos0, int64_t kv_len, int64_t capacity,
                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim,
                                    float scale, void* stream);
+
+/* LU-KV oracle utility of one decode step (DESIGN.md 7.1), folded into a running max.
+ * q [q_heads, head_dim] is the step's query; k [kv_heads, capacity, head_dim] of which
+ * the first kv_len rows are valid (context, question and the tokens decoded so far, this
+ * step's own key included); weights [q_heads, ctx_len] the value-output norms of each
+ * (query head, context token); out [kv_heads, ctx_len], ctx_len <= kv_len. Query head i
+ * gets p_i = softmax(scale * q_i.k) over all kv_len keys; then for each context token
+ * j < ctx_len, out[h, j] = max(out[h, j], max over the GQA group of KV head h of
+ * p_i[j] * weights[i, j]). out is a RUNNING MAX: the caller zeroes it once and calls
+ * once per decoded step. Keys ctx_len .. kv_len - 1 count in the normaliser but are not
+ * recorded. out must not overlap q, k or weights. */
+LUKV_API int lukv_attention_oracle(float* out, const float* q, const float* k,
+                                   const float* weights, int64_t kv_len, int64_t ctx_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale, void* stream);
 
 #ifdef __cplusplus
 }

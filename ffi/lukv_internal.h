@@ -100,6 +100,10 @@ int lukv_validate_attention_scores(const float* out, const float* q, const float
                                    int64_t tokens, int64_t q_pos0, int64_t kv_len,
                                    int64_t capacity, int64_t q_heads, int64_t kv_heads,
                                    int64_t head_dim, float scale);
+int lukv_validate_attention_oracle(const float* out, const float* q, const float* k,
+                                   const float* weights, int64_t kv_len, int64_t ctx_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale);
 
 /* Scalar conversions (round to nearest even; NaN stays NaN). Usable from CUDA device
  * code through the LUKV_HD qualifier. */

@@ -387,3 +387,36 @@ int lukv_validate_attention_scores(const float* out, const float* q, const float
   LUKV_TRY(check_disjoint(op, "out", out, kv_heads * kv_len, "q", q, tokens * q_heads * head_dim));
   return check_disjoint(op, "out", out, kv_heads * kv_len, "k", k, kv_heads * capacity * head_dim);
 }
+
+int lukv_validate_attention_oracle(const float* out, const float* q, const float* k,
+                                   const float* weights, int64_t kv_len, int64_t ctx_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale) {
+  const char* op = "lukv_attention_oracle";
+  POSITIVE("kv_len", kv_len);
+  POSITIVE("ctx_len", ctx_len);
+  POSITIVE("capacity", capacity);
+  POSITIVE("q_heads", q_heads);
+  POSITIVE("kv_heads", kv_heads);
+  POSITIVE("head_dim", head_dim);
+  LUKV_TRY(check_gqa(op, q_heads, kv_heads));
+  LUKV_TRY(check_scale(op, scale));
+  if (kv_len > capacity) {
+    return lukv_fail(LUKV_ERR_SHAPE, "%s: kv_len (%lld) exceeds capacity (%lld)", op,
+                     (long long)kv_len, (long long)capacity);
+  }
+  if (ctx_len > kv_len) {
+    return lukv_fail(LUKV_ERR_SHAPE,
+                     "%s: ctx_len (%lld) exceeds kv_len (%lld): the context tokens must all be "
+                     "in the cache",
+                     op, (long long)ctx_len, (long long)kv_len);
+  }
+  SPAN("out", out, lukv_mul2(kv_heads, ctx_len), 4);
+  SPAN("q", q, lukv_mul2(q_heads, head_dim), 4);
+  SPAN("k", k, lukv_mul3(kv_heads, capacity, head_dim), 4);
+  SPAN("weights", weights, lukv_mul2(q_heads, ctx_len), 4);
+  int64_t out_count = kv_heads * ctx_len;
+  LUKV_TRY(check_disjoint(op, "out", out, out_count, "q", q, q_heads * head_dim));
+  LUKV_TRY(check_disjoint(op, "out", out, out_count, "k", k, kv_heads * capacity * head_dim));
+  return check_disjoint(op, "out", out, out_count, "weights", weights, q_heads * ctx_len);
+}

@@ -1,6 +1,7 @@
 /* attention.c: the dense KV cache write, causal GQA attention (prefill and decode) over
  * a cache laid out [kv_heads, capacity, head_dim], decode attention over the ragged
- * per-head layout, and the summed attention probabilities that eviction scorers read. */
+ * per-head layout, the summed attention probabilities that eviction scorers read, and
+ * LU-KV's oracle utility (attention times value-output norm, running max). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -22,21 +23,29 @@ LUKV_API int lukv_kv_write(float* cache, const float* src, int64_t tokens, int64
   return LUKV_OK;
 }
 
-/* The `group` query heads q [group, head_dim] (one token) that share one KV head attend
- * to its first `visible` rows of k, v [capacity, head_dim]; out [group, head_dim].
- * Every K and V row is loaded once for the whole group: decode attention is bound by
- * memory traffic, so GQA's sharing is where the speed is. scores [group, visible]. */
-static void attend_group(float* out, const float* q, const float* k, const float* v, int64_t group,
-                         int64_t visible, int64_t head_dim, float scale, float* scores) {
+/* probs [group, visible] = softmax(scale * q.k) of the `group` query heads q [group,
+ * head_dim] (one token) that share one KV head, over its first `visible` rows of k
+ * [capacity, head_dim]. Every key row is loaded once for the whole group: decode
+ * attention is bound by memory traffic, so GQA's sharing is where the speed is. */
+static void group_probabilities(float* probs, const float* q, const float* k, int64_t group,
+                                int64_t visible, int64_t head_dim, float scale) {
   for (int64_t s = 0; s < visible; s++) {
     const float* key = k + s * head_dim;
     for (int64_t g = 0; g < group; g++) {
-      scores[g * visible + s] = scale * lukv_dot(q + g * head_dim, key, head_dim);
+      probs[g * visible + s] = scale * lukv_dot(q + g * head_dim, key, head_dim);
     }
   }
   for (int64_t g = 0; g < group; g++) {
-    lukv_softmax_row(scores + g * visible, scores + g * visible, visible);
+    lukv_softmax_row(probs + g * visible, probs + g * visible, visible);
   }
+}
+
+/* The `group` query heads q [group, head_dim] (one token) that share one KV head attend
+ * to its first `visible` rows of k, v [capacity, head_dim]; out [group, head_dim].
+ * scores [group, visible]. */
+static void attend_group(float* out, const float* q, const float* k, const float* v, int64_t group,
+                         int64_t visible, int64_t head_dim, float scale, float* scores) {
+  group_probabilities(scores, q, k, group, visible, head_dim, scale);
   memset(out, 0, (size_t)(group * head_dim) * sizeof(float));
   for (int64_t s = 0; s < visible; s++) {
     const float* value = v + s * head_dim;
@@ -202,6 +211,47 @@ LUKV_API int lukv_attention_scores(float* out, const float* q, const float* k, i
   if (out_of_memory) {
     return lukv_fail(LUKV_ERR_OUT_OF_MEMORY, "%s: cannot allocate scores for %lld keys", op,
                      (long long)keys);
+  }
+  return LUKV_OK;
+}
+
+/* Each thread owns whole KV heads, hence whole rows of out: the running max needs no
+ * atomics. probs [group, kv_len] holds one step's attention of one GQA group, never more. */
+LUKV_API int lukv_attention_oracle(float* out, const float* q, const float* k,
+                                   const float* weights, int64_t kv_len, int64_t ctx_len,
+                                   int64_t capacity, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, float scale, void* stream) {
+  (void)stream;
+  const char* op = "lukv_attention_oracle";
+  LUKV_TRY(lukv_validate_attention_oracle(out, q, k, weights, kv_len, ctx_len, capacity, q_heads,
+                                          kv_heads, head_dim, scale));
+  int64_t group = q_heads / kv_heads;
+  int out_of_memory = 0;
+#pragma omp parallel if (q_heads * kv_len * head_dim > LUKV_PARALLEL_MIN_WORK)
+  {
+    float* probs = (float*)malloc((size_t)(group * kv_len) * sizeof(float));
+    if (!probs) {
+#pragma omp atomic write
+      out_of_memory = 1;
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t h = 0; h < kv_heads; h++) {
+        group_probabilities(probs, q + h * group * head_dim, k + h * capacity * head_dim, group,
+                            kv_len, head_dim, scale);
+        float* row = out + h * ctx_len;
+        const float* head_weights = weights + h * group * ctx_len;
+        for (int64_t g = 0; g < group; g++) {
+          const float* p = probs + g * kv_len;
+          const float* w = head_weights + g * ctx_len;
+          for (int64_t j = 0; j < ctx_len; j++) row[j] = fmaxf(row[j], p[j] * w[j]);
+        }
+      }
+      free(probs);
+    }
+  }
+  if (out_of_memory) {
+    return lukv_fail(LUKV_ERR_OUT_OF_MEMORY, "%s: cannot allocate probabilities for %lld keys", op,
+                     (long long)kv_len);
   }
   return LUKV_OK;
 }

@@ -1,5 +1,6 @@
 // attention.cu: KV cache write, causal GQA attention (flash prefill, split decode over the
-// dense and the ragged layout) and the summed attention probabilities eviction scorers read.
+// dense and the ragged layout), the summed attention probabilities eviction scorers read
+// and LU-KV's oracle utility (attention times value-output norm, running max).
 #include <limits.h>
 
 #include <type_traits>
@@ -177,13 +178,11 @@ __global__ __launch_bounds__(ATTN_THREADS) void attention_decode_split_kernel(
                       head_dim, scale);
 }
 
-// out [head_dim] <- the `splits` partial results acc [splits, head_dim], ml [splits, 2] of
-// one query head, each rescaled from its own max to the head's. The split weights are
-// recomputed per output dim (a few exps per split, next to nothing) rather than staged
-// in dynamic shared memory: compute-sanitizer caught the unrolled staged loop reading
-// past such an array when a head had fewer splits than the unroll.
-static __device__ void combine_splits(float* out, const float* __restrict__ acc,
-                                      const float* __restrict__ ml, int splits, int head_dim) {
+// (max, total) of one query's softmax from the `splits` partial (max, sum of exp) pairs
+// ml [splits, 2] of its key slices, each sum rescaled from its own max to the overall
+// one. Every thread of the block must call it, and every thread gets the result.
+static __device__ void merge_softmax_stats(float* max_out, float* total_out,
+                                           const float* __restrict__ ml, int splits) {
   float max = -INFINITY;
   for (int s = threadIdx.x; s < splits; s += blockDim.x) max = fmaxf(max, ml[2 * s]);
   max = lukv_block_max(max);
@@ -191,7 +190,19 @@ static __device__ void combine_splits(float* out, const float* __restrict__ acc,
   for (int s = threadIdx.x; s < splits; s += blockDim.x) {
     total += ml[2 * s + 1] * expf(ml[2 * s] - max);
   }
-  total = lukv_block_sum(total);
+  *max_out = max;
+  *total_out = lukv_block_sum(total);
+}
+
+// out [head_dim] <- the `splits` partial results acc [splits, head_dim], ml [splits, 2] of
+// one query head, each rescaled from its own max to the head's. The split weights are
+// recomputed per output dim (a few exps per split, next to nothing) rather than staged
+// in dynamic shared memory: compute-sanitizer caught the unrolled staged loop reading
+// past such an array when a head had fewer splits than the unroll.
+static __device__ void combine_splits(float* out, const float* __restrict__ acc,
+                                      const float* __restrict__ ml, int splits, int head_dim) {
+  float max = 0.0f, total = 0.0f;
+  merge_softmax_stats(&max, &total, ml, splits);
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float sum = 0.0f;
     for (int s = 0; s < splits; s++) sum += acc[(int64_t)s * head_dim + d] * expf(ml[2 * s] - max);
@@ -333,6 +344,91 @@ __global__ __launch_bounds__(ATTN_THREADS) void attention_scores_accumulate_kern
 #pragma unroll
     for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) {
       if (j0 + u < keys) out[(int64_t)h * kv_len + j0 + u] += sum[u];
+    }
+  }
+}
+
+// Oracle, pass 1: partial_ml [q_heads, splits, 2] <- block (split, i) gives query head i
+// of q [q_heads, head_dim] the (max, sum of exp) of its scores over keys split * chunk ..
+// (at most chunk of them, below kv_len) of its KV head in k [kv_heads, capacity,
+// head_dim]; splits = gridDim.x.
+template <int SLICES>
+__global__ __launch_bounds__(ATTN_THREADS) void attention_oracle_split_kernel(
+    float* partial_ml, const float* q, const float* k, int64_t kv_len, int64_t capacity,
+    int group, int head_dim, float scale, int64_t chunk) {
+  int split = blockIdx.x, i = blockIdx.y;
+  int64_t begin = split * chunk;
+  int64_t end = begin + chunk < kv_len ? begin + chunk : kv_len;
+  const float* keys = k + (int64_t)(i / group) * capacity * head_dim;
+  attend_keys<SLICES, false>(nullptr, partial_ml + ((int64_t)i * gridDim.x + split) * 2,
+                             q + (int64_t)i * head_dim, keys, nullptr, begin, end, head_dim,
+                             scale);
+}
+
+// Oracle, pass 2: stats [q_heads, 2] <- (max, sum of exp) of query head blockIdx.x over
+// all its keys, merged from its splits in partial_ml [q_heads, splits, 2].
+__global__ void attention_oracle_merge_kernel(float* stats, const float* __restrict__ partial_ml,
+                                              int splits) {
+  float max = 0.0f, total = 0.0f;
+  merge_softmax_stats(&max, &total, partial_ml + (int64_t)blockIdx.x * splits * 2, splits);
+  if (threadIdx.x == 0) {
+    stats[2 * blockIdx.x] = max;
+    stats[2 * blockIdx.x + 1] = total;
+  }
+}
+
+// Oracle, pass 3: for KV head h = blockIdx.y and each context token j of this block's tile,
+// out [kv_heads, ctx_len] entry (h, j) = max(itself, max over the query heads i of h's
+// group of p_i[j] * weights [q_heads, ctx_len] entry (i, j)), where p_i[j] =
+// exp(scale * q_i.k_j - max_i) / sum_i with (max_i, sum_i) from stats [q_heads, 2]. A warp
+// owns its keys' out entries outright (no atomics). Lane l holds dims l, l + 32, ... of
+// the warp's keys.
+template <int SLICES>
+__global__ __launch_bounds__(ATTN_THREADS) void attention_oracle_max_kernel(
+    float* out, const float* q, const float* k, const float* __restrict__ weights,
+    const float* __restrict__ stats, int64_t ctx_len, int64_t capacity, int group, int head_dim,
+    float scale) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, h = blockIdx.y;
+  int64_t j0 = (int64_t)blockIdx.x * SCORE_KEYS_PER_BLOCK + warp * SCORE_KEYS_PER_WARP;
+  if (j0 >= ctx_len) return;  // the whole warp: nothing below synchronises the block
+  const float* head_keys = k + (int64_t)h * capacity * head_dim;
+  float key[SCORE_KEYS_PER_WARP][SLICES];
+#pragma unroll
+  for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) {
+#pragma unroll
+    for (int s = 0; s < SLICES; s++) {
+      int d = lane + 32 * s;
+      key[u][s] = j0 + u < ctx_len && d < head_dim ? head_keys[(j0 + u) * head_dim + d] : 0.0f;
+    }
+  }
+  float best[SCORE_KEYS_PER_WARP];
+#pragma unroll
+  for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) best[u] = -INFINITY;
+  for (int g = 0; g < group; g++) {
+    int64_t i = (int64_t)h * group + g;
+    const float* query = q + i * head_dim;
+    float dot[SCORE_KEYS_PER_WARP] = {};
+#pragma unroll
+    for (int s = 0; s < SLICES; s++) {
+      int d = lane + 32 * s;
+      float x = d < head_dim ? query[d] : 0.0f;
+#pragma unroll
+      for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) dot[u] += x * key[u][s];
+    }
+    float max = stats[2 * i], inv = 1.0f / stats[2 * i + 1];
+#pragma unroll
+    for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) {
+      float score = lukv_warp_sum(dot[u]) * scale;
+      if (j0 + u < ctx_len) {
+        best[u] = fmaxf(best[u], expf(score - max) * inv * weights[i * ctx_len + j0 + u]);
+      }
+    }
+  }
+  if (lane == 0) {
+    float* row = out + (int64_t)h * ctx_len;
+#pragma unroll
+    for (int u = 0; u < SCORE_KEYS_PER_WARP; u++) {
+      if (j0 + u < ctx_len) row[j0 + u] = fmaxf(row[j0 + u], best[u]);
     }
   }
 }
@@ -565,5 +661,62 @@ extern "C" LUKV_API int lukv_attention_scores(float* out, const float* q, const 
     }
   });
   int freed = lukv_cuda_status(op, cudaFreeAsync(stats, s));
+  return status ? status : freed;
+}
+
+// Three passes, so that no attention row is stored and no atomics are needed. Split
+// blocks give each query head partial softmax normalisers over slices of its keys (a
+// block per query head alone would leave most SMs idle: one decode step has only q_heads
+// queries, and kv_len can be long), a merge kernel folds them into one (max, sum) per
+// query head, and a block per (context tile, KV head) recomputes its tokens' dot products
+// with the group's queries and folds p * weight into out's running max. Each out entry
+// has one writer and the normalisers merge in a fixed order: the result is deterministic.
+extern "C" LUKV_API int lukv_attention_oracle(float* out, const float* q, const float* k,
+                                              const float* weights, int64_t kv_len,
+                                              int64_t ctx_len, int64_t capacity, int64_t q_heads,
+                                              int64_t kv_heads, int64_t head_dim, float scale,
+                                              void* stream) {
+  const char* op = "lukv_attention_oracle";
+  LUKV_TRY(lukv_validate_attention_oracle(out, q, k, weights, kv_len, ctx_len, capacity, q_heads,
+                                          kv_heads, head_dim, scale));
+  LUKV_TRY(check_head_dim(op, head_dim));
+  int64_t tiles = (ctx_len + SCORE_KEYS_PER_BLOCK - 1) / SCORE_KEYS_PER_BLOCK;
+  if (q_heads > 65535 || kv_heads > 65535 || tiles > INT_MAX) {
+    return lukv_fail(LUKV_ERR_UNSUPPORTED,
+                     "%s: %lld query heads, %lld KV heads and %lld context tokens exceed the "
+                     "launch grid",
+                     op, (long long)q_heads, (long long)kv_heads, (long long)ctx_len);
+  }
+  int64_t chunk = 0;
+  LUKV_TRY(decode_chunk(op, q_heads * kv_len, kv_len, &chunk));
+  int splits = (int)((kv_len + chunk - 1) / chunk);
+
+  cudaStream_t s = lukv_stream(stream);
+  float* scratch = nullptr;
+  LUKV_TRY(lukv_scratch_alloc(op, (void**)&scratch,
+                              (size_t)(q_heads * (splits + 1) * 2) * sizeof(float), s));
+  float* partial_ml = scratch;
+  float* stats = scratch + q_heads * splits * 2;
+  int group = (int)(q_heads / kv_heads);
+  int status = LUKV_OK;
+  with_slices((int)((head_dim + 31) / 32), [&](auto slices) {
+    constexpr int SLICES = decltype(slices)::value;
+    attention_oracle_split_kernel<SLICES>
+        <<<dim3((unsigned)splits, (unsigned)q_heads), ATTN_THREADS, 0, s>>>(
+            partial_ml, q, k, kv_len, capacity, group, (int)head_dim, scale, chunk);
+    status = lukv_launch_status(op);
+    if (status == LUKV_OK) {
+      attention_oracle_merge_kernel<<<(unsigned)q_heads, ATTN_THREADS, 0, s>>>(stats, partial_ml,
+                                                                              splits);
+      status = lukv_launch_status(op);
+    }
+    if (status == LUKV_OK) {
+      attention_oracle_max_kernel<SLICES>
+          <<<dim3((unsigned)tiles, (unsigned)kv_heads), ATTN_THREADS, 0, s>>>(
+              out, q, k, weights, stats, ctx_len, capacity, group, (int)head_dim, scale);
+      status = lukv_launch_status(op);
+    }
+  });
+  int freed = lukv_cuda_status(op, cudaFreeAsync(scratch, s));
   return status ? status : freed;
 }

@@ -535,6 +535,60 @@ export function attentionScores(
   dev.check(op, status);
 }
 
+/**
+ * LU-KV's oracle utility of one decode step, folded into a running max (DESIGN.md 7.1).
+ * q [qHeads, headDim] is the step's query after RoPE; k [kvHeads, capacity, headDim]
+ * the dense cache, whose first kvLen rows (context, question and the tokens decoded so
+ * far, this step's own key included) are valid; weights [qHeads, ctxLen] the value-output
+ * norms n[q, j] of each (query head, context token). For every query head, p =
+ * softmax(scale * q.k) over all kvLen keys; then out [kvHeads, ctxLen] (ctxLen <= kvLen,
+ * taken from out's shape) gets out[h, j] = max(out[h, j], max over h's GQA group of
+ * p[j] * weights[q, j]). Zero out once and call once per decoded step; only one step's
+ * attention is ever held. scale defaults to 1 / sqrt(headDim).
+ *
+ * @example
+ * ```ts
+ * using oracle = dev.zeros("f32", [kvHeads, contextLength]);
+ * // each decoded step, after the step's key is written at row cachedTokens - 1:
+ * attentionOracle(oracle, qStep, kCache, normWeights, cachedTokens);
+ * ```
+ */
+export function attentionOracle(
+  out: Tensor,
+  q: Tensor,
+  k: Tensor,
+  weights: Tensor,
+  kvLen: number,
+  scale?: number,
+): void {
+  const op = "lukv_attention_oracle";
+  const [qHeads, headDim] = q.shape;
+  const [kvHeads, capacity] = k.shape;
+  const ctxLen = out.shape[1];
+  const dev = expect(op, [
+    ["q", q, F32, [null, null]],
+    ["k", k, F32, [null, null, headDim]],
+    ["out", out, F32, [kvHeads, null]], // checked before ctxLen is used
+    ["weights", weights, F32, [qHeads, ctxLen]],
+  ]);
+  checkIndex(op, "kvLen", kvLen);
+  const status = dev.symbols.lukv_attention_oracle(
+    out.pointer,
+    q.pointer,
+    k.pointer,
+    weights.pointer,
+    i64(kvLen),
+    i64(ctxLen),
+    i64(capacity),
+    i64(qHeads),
+    i64(kvHeads),
+    i64(headDim),
+    scale ?? 1 / Math.sqrt(headDim),
+    null,
+  );
+  dev.check(op, status);
+}
+
 /** A host index array must have exactly the length the native side will read. */
 function checkLength(op: string, name: string, array: Int32Array, length: number, what: string): void {
   if (!(array instanceof Int32Array)) {

@@ -304,10 +304,27 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  lukv_attention_oracle: {
+    parameters: [
+      "pointer", // float* out
+      "pointer", // const float* q
+      "pointer", // const float* k
+      "pointer", // const float* weights
+      "i64", // int64_t kv_len
+      "i64", // int64_t ctx_len
+      "i64", // int64_t capacity
+      "i64", // int64_t q_heads
+      "i64", // int64_t kv_heads
+      "i64", // int64_t head_dim
+      "f32", // float scale
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The ABI version this module speaks; `LUKV_ABI_VERSION` of the loaded library must match. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** The opened library's functions, typed from {@linkcode SYMBOLS}. */
 export type LukvSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -359,6 +359,78 @@ deviceTest("ragged tensor ops check their index array lengths before calling nat
   );
 });
 
+deviceTest("attention_oracle refuses context past the cache, short weights and overlapping output", (dev) => {
+  const s = dev.symbols;
+  const { INVALID_ARGUMENT, SHAPE } = STATUS;
+  const op = "lukv_attention_oracle";
+  // q [4, 2], k [2, 4, 2]: q_heads 4 over kv_heads 2, capacity 4, head_dim 2.
+  using q = dev.zeros("f32", [4, 2]);
+  using k = dev.zeros("f32", [2, 4, 2]);
+  using weights = dev.zeros("f32", [4, 3]);
+  using out = dev.zeros("f32", [2, 3]);
+  const oracle = (kvLen: bigint, ctxLen: bigint, to = out.pointer, qHeads = 4n) =>
+    s.lukv_attention_oracle(
+      to,
+      q.pointer,
+      k.pointer,
+      weights.pointer,
+      kvLen,
+      ctxLen,
+      4n,
+      qHeads,
+      2n,
+      2n,
+      1,
+      null,
+    );
+  dev.check(op, oracle(4n, 3n));
+  refuses(
+    dev,
+    op,
+    oracle(2n, 3n),
+    SHAPE,
+    /ctx_len \(3\) exceeds kv_len \(2\): the context tokens must all be/,
+  );
+  refuses(dev, op, oracle(5n, 3n), SHAPE, /kv_len \(5\) exceeds capacity \(4\)/);
+  refuses(dev, op, oracle(4n, 0n), INVALID_ARGUMENT, /ctx_len must be > 0, got 0/);
+  refuses(
+    dev,
+    op,
+    oracle(4n, 3n, out.pointer, 3n),
+    SHAPE,
+    /q_heads \(3\) is not a multiple of kv_heads \(2\)/,
+  );
+  refuses(
+    dev,
+    op,
+    oracle(4n, 4n, k.pointer),
+    SHAPE,
+    /weights needs 16 elements \(64 bytes\) but its buffer holds 48/,
+  );
+  refuses(dev, op, oracle(4n, 3n, weights.pointer), INVALID_ARGUMENT, /out and weights overlap/);
+  refuses(dev, op, oracle(4n, 2n, k.pointer), INVALID_ARGUMENT, /out and k overlap/);
+
+  const shapeError = (message: RegExp) => ({ name: "LukvError", code: SHAPE, message });
+  using shortWeights = dev.zeros("f32", [4, 2]);
+  assert.throws(
+    () => ops.attentionOracle(out, q, k, shortWeights, 4),
+    shapeError(/weights must have shape \[4, 3\], got \[4,2\]/),
+  );
+  using flat = dev.zeros("f32", [6]);
+  assert.throws(
+    () => ops.attentionOracle(flat, q, k, weights, 4),
+    shapeError(/out must have shape \[2, \*\]/),
+  );
+  assert.throws(
+    () => ops.attentionOracle(out, q, k, weights, 2),
+    shapeError(/ctx_len \(3\) exceeds kv_len \(2\)/),
+  );
+  assert.throws(
+    () => ops.attentionOracle(out, q, k, weights, 5),
+    shapeError(/kv_len \(5\) exceeds capacity/),
+  );
+});
+
 deviceTest("native memory calls refuse freed, foreign and interior pointers", (dev) => {
   const s = dev.symbols;
   using x = dev.empty("f32", [8]);

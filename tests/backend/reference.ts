@@ -270,3 +270,44 @@ export function attentionScores(
   }
   return out;
 }
+
+/**
+ * LU-KV oracle utility of one decode step: out [kvHeads, ctxLen] (a copy of `initial`)
+ * with out[h, j] = max(out[h, j], p_i[j] * weights[i, j]) for every query head i of KV
+ * head h's group, where p_i is the full attention row softmax(scale * q_i.k) of q
+ * [qHeads, d] over keys 0 .. kvLen - 1 of k [kvHeads, capacity, d].
+ */
+export function attentionOracle(
+  initial: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  shape: {
+    kvLen: number;
+    ctxLen: number;
+    capacity: number;
+    qHeads: number;
+    kvHeads: number;
+    headDim: number;
+  },
+  scale: number,
+): Float64Array {
+  const { kvLen, ctxLen, capacity, qHeads, kvHeads, headDim: d } = shape;
+  const group = qHeads / kvHeads;
+  const out = Float64Array.from(initial);
+  for (let i = 0; i < qHeads; i++) {
+    const kvHead = Math.floor(i / group);
+    const scores = new Float64Array(kvLen);
+    for (let s = 0; s < kvLen; s++) {
+      let dot = 0;
+      for (let x = 0; x < d; x++) dot += q[i * d + x] * k[(kvHead * capacity + s) * d + x];
+      scores[s] = dot * scale;
+    }
+    const p = softmax(scores, 1, kvLen);
+    for (let j = 0; j < ctxLen; j++) {
+      const at = kvHead * ctxLen + j;
+      out[at] = Math.max(out[at], p[j] * weights[i * ctxLen + j]);
+    }
+  }
+  return out;
+}
