@@ -131,3 +131,12 @@ export {
   Tokenizer,
 } from "./src/model/tokenizer.ts";
 export { type LayerWeights, loadWeights, type ModelWeights } from "./src/model/weights.ts";
+export {
+  type CalibrationItem,
+  calibrationSet,
+  profileModel,
+  type ProfileOptions,
+  type ProfileRun,
+} from "./src/lukv/profiling.ts";
+export { keepHeatmapSvg, utilityCurvesSvg } from "./src/eval/charts/profile_charts.ts";
+export { renderSvg } from "./src/eval/charts/render.ts";

@@ -37,7 +37,7 @@ export class DenseKvCache implements KvCache {
   readonly maxRows: number = Infinity;
 
   /** Allocates `2 * layers` tensors of `[kvHeads, capacity, headDim]`. */
-  constructor(device: Device, readonly shape: KvShape, readonly capacity: number) {
+  constructor(readonly device: Device, readonly shape: KvShape, readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) {
       throw new RangeError(`KV cache capacity must be a positive integer, got ${capacity}`);
     }

@@ -24,6 +24,8 @@ export interface PressOptions {
   window?: number;
   /** The LU-KV profile (required by `lukv`). */
   profile?: Profile;
+  /** For `lukv`: the scorer expected; a profile made with another one is refused. */
+  scorer?: string;
 }
 
 const uniform: LayerAllocator = (_l, scores, { kvHeads, length }, ratio) =>
@@ -64,8 +66,21 @@ const PRESETS: Record<string, (protections: Protections, options: PressOptions) 
   "expected-attention": (p) => scoredPress("expected-attention", expectedAttentionScorer(), uniform, p),
   keydiff: (p) => scoredPress("keydiff", keyDiffScorer(), uniform, p),
   knorm: (p) => scoredPress("knorm", knormScorer(), uniform, p),
-  lukv: (_p, { profile }) => {
+  lukv: (_p, { profile, scorer: wanted, sink, window }) => {
     if (!profile) throw new LukvError("press", STATUS.INVALID_ARGUMENT, "the lukv press needs a profile");
+    const mismatches = [
+      wanted !== undefined && wanted !== profile.scorer.name &&
+      `scorer ${wanted} (profile: ${profile.scorer.name})`,
+      sink !== undefined && sink !== profile.sink && `sink ${sink} (profile: ${profile.sink})`,
+      window !== undefined && window !== profile.window && `window ${window} (profile: ${profile.window})`,
+    ].filter(Boolean);
+    if (mismatches.length > 0) {
+      throw new LukvError(
+        "press",
+        STATUS.INVALID_ARGUMENT,
+        `profile "${profile.model.id}" was made with other settings: asked for ${mismatches.join(", ")}`,
+      );
+    }
     const scorer = SCORERS[profile.scorer.name];
     if (!scorer) {
       throw new LukvError("press", STATUS.FORMAT, `the profile's scorer "${profile.scorer.name}" is unknown`);
@@ -78,6 +93,27 @@ const PRESETS: Record<string, (protections: Protections, options: PressOptions) 
     });
   },
 };
+
+/**
+ * A scorer by the name profiles record (`snapkv`, `expected-attention`, `keydiff`,
+ * `knorm`, `h2o`, `streamingllm`), with optional parameters.
+ *
+ * @example
+ * ```ts
+ * const scorer = makeScorer("snapkv", { window: 32 });
+ * ```
+ */
+export function makeScorer(name: string, params: Record<string, number | string | boolean> = {}): Scorer {
+  const make = SCORERS[name];
+  if (!make) {
+    throw new LukvError(
+      "press",
+      STATUS.INVALID_ARGUMENT,
+      `unknown scorer "${name}"; available: ${Object.keys(SCORERS).join(", ")}`,
+    );
+  }
+  return make(params);
+}
 
 /** Every preset name. */
 export const PRESS_NAMES: readonly string[] = Object.keys(PRESETS);
