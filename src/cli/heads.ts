@@ -11,7 +11,7 @@
 
 import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
-import { renderSvg } from "../eval/charts/render.ts";
+import { headHeatmapSvg } from "../eval/charts/head_heatmap.ts";
 import { retrievalScores } from "../eval/retrieval_heads.ts";
 import { generateSamples } from "../eval/tasks/mod.ts";
 import { loadModel } from "../model/model.ts";
@@ -53,33 +53,12 @@ async function main(args: string[]): Promise<void> {
     console.log(`| ${l} | ${row.join(" | ")} |`);
   }
   if (values.svg) {
-    const data = Array.from(
+    const cells = Array.from(
       scores,
-      (score, i) => ({ layer: Math.floor(i / kvHeads), head: i % kvHeads, score }),
+      (value, i) => ({ layer: Math.floor(i / kvHeads), head: i % kvHeads, value }),
     );
-    await Deno.writeTextFile(
-      values.svg,
-      await renderSvg({
-        title: {
-          text: `Retrieval score per KV head (${count} needle samples, ${length} tokens)`,
-          anchor: "start",
-        },
-        data: { values: data },
-        width: Math.max(120, kvHeads * 40),
-        height: Math.max(120, layers * 30),
-        mark: "rect",
-        encoding: {
-          x: { field: "head", type: "ordinal", title: "KV head" },
-          y: { field: "layer", type: "ordinal", title: "layer" },
-          color: {
-            field: "score",
-            type: "quantitative",
-            title: "share on needle",
-            scale: { scheme: "viridis" },
-          },
-        },
-      }),
-    );
+    const title = `Retrieval score per KV head (${count} needle samples, ${length} tokens)`;
+    await Deno.writeTextFile(values.svg, await headHeatmapSvg(cells, { title, legend: "share on needle" }));
   }
 }
 

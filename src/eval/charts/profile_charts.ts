@@ -1,6 +1,7 @@
 /** Pictures of an LU-KV profile: per-head keep ratios at a few compression ratios, and contrasting heads' utility curves. */
 
 import type { BudgetTable, HeadTable } from "../../lukv/tables.ts";
+import { headHeatmapSvg } from "./head_heatmap.ts";
 import { renderSvg } from "./render.ts";
 
 /**
@@ -14,35 +15,15 @@ import { renderSvg } from "./render.ts";
  */
 export function keepHeatmapSvg(budgets: BudgetTable, title: string): Promise<string> {
   const { layers, heads, prune } = budgets;
-  const values = [50, 80, 90].flatMap((percent) =>
+  const cells = [50, 80, 90].flatMap((percent) =>
     Array.from({ length: layers * heads }, (_, i) => ({
-      ratio: `${percent}% compression`,
+      panel: `${percent}% compression`,
       layer: Math.floor(i / heads),
       head: i % heads,
-      keep: 1 - prune[(percent - 1) * layers * heads + i],
+      value: 1 - prune[(percent - 1) * layers * heads + i],
     }))
   );
-  return renderSvg({
-    title: { text: `Per-head keep ratio (${title})`, anchor: "start" },
-    data: { values },
-    facet: { column: { field: "ratio", type: "ordinal", title: null, sort: null } },
-    spec: {
-      width: Math.max(80, heads * 24),
-      height: Math.max(80, layers * 24),
-      mark: "rect",
-      encoding: {
-        x: { field: "head", type: "ordinal", title: "KV head" },
-        y: { field: "layer", type: "ordinal", title: "layer" },
-        color: {
-          field: "keep",
-          type: "quantitative",
-          title: "kept",
-          scale: { scheme: "viridis", domain: [0, 1] },
-        },
-        tooltip: [{ field: "layer" }, { field: "head" }, { field: "keep", format: ".3f" }],
-      },
-    },
-  });
+  return headHeatmapSvg(cells, { title: `Per-head keep ratio (${title})`, legend: "kept", domain: [0, 1] });
 }
 
 /**
