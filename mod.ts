@@ -67,6 +67,7 @@ export { denseKvBytes, DenseKvCache, type KvShape } from "./src/cache/dense.ts";
 export type { KvCache, LayerKv } from "./src/cache/kv_cache.ts";
 export { type KeptTokens, RaggedKvCache } from "./src/cache/ragged.ts";
 export { CompressingCache, type CompressionShape } from "./src/press/compressing_cache.ts";
+export { LayerScoring, type ScoringShape } from "./src/press/layer_scoring.ts";
 export {
   checkRatio,
   fullPress,
@@ -140,3 +141,52 @@ export {
 } from "./src/lukv/profiling.ts";
 export { keepHeatmapSvg, utilityCurvesSvg } from "./src/eval/charts/profile_charts.ts";
 export { renderSvg } from "./src/eval/charts/render.ts";
+export { AttentionProbe } from "./src/eval/attention_probe.ts";
+export { type EvalItem, type EvalSample, fixedItems, taskItems } from "./src/eval/items.ts";
+export { attentionError, klDivergence } from "./src/eval/metrics.ts";
+export { runEvalInWorkers, type WorkerOptions } from "./src/eval/parallel.ts";
+export {
+  DEFAULT_PRESSES,
+  type EvalPress,
+  evalPresses,
+  loadProfiles,
+  makeEvalPress,
+} from "./src/eval/press_set.ts";
+export {
+  reportMarkdown,
+  type ReportOptions,
+  type TimeSplit,
+  timeSplit,
+  writeReport,
+} from "./src/eval/report.ts";
+export {
+  cellKey,
+  type CellTimings,
+  type EvalCell,
+  parseResults,
+  readResults,
+  ResultsFile,
+  type RunIdentity,
+} from "./src/eval/results.ts";
+export {
+  type EvalOptions,
+  type EvalProgress,
+  type EvalRunSummary,
+  planRun,
+  runEval,
+  type RunPlan,
+} from "./src/eval/runner.ts";
+export {
+  ANSWER_MARGIN_TOKENS,
+  answerBudget,
+  encodeSample,
+  evaluateSample,
+  planCells,
+  type PlannedCell,
+} from "./src/eval/sample_eval.ts";
+export { ScoredPrefillCache, scorerKey } from "./src/eval/scored_prefill.ts";
+export { axes, type CellAxes, type CellStats, cellStats, summaryTable } from "./src/eval/summary.ts";
+export { accuracyByTaskSvg, type ChartMetric, metricSvg } from "./src/eval/charts/eval_charts.ts";
+export { compactScoredLayer, type LayerCompaction } from "./src/press/compact.ts";
+export { type HeadCell, headHeatmapSvg } from "./src/eval/charts/head_heatmap.ts";
+export { retrievalScores } from "./src/eval/retrieval_heads.ts";

@@ -42,6 +42,11 @@ export interface KvCache extends Disposable {
   queriesBeforeRope?(layer: number, q: Tensor<"f32">, pos0: number): void;
   /** Post-RoPE queries `[rows, heads, headDim]` of a block, once its keys are written. */
   queriesAfterWrite?(layer: number, q: Tensor<"f32">, pos0: number): void;
+  /**
+   * Attention outputs `[rows, heads, headDim]` of a block (before the output projection),
+   * right after `attend`; for measurements such as the evaluation's attention-output error.
+   */
+  attentionOutput?(layer: number, out: Tensor<"f32">, pos0: number): void;
   /** Called when layer `l` has processed every row of the current call. */
   endLayer?(layer: number): void;
 }

@@ -126,7 +126,9 @@ export class LlamaForward implements Disposable {
     ops.rope(k3, this.#cos, this.#sin, pos0);
     kv.write(k3, v.reshape([rows, kvHeads, headDim]), pos0);
     cache.queriesAfterWrite?.(l, q3, pos0);
-    kv.attend(attended.reshape([rows, heads, headDim]), q3, pos0);
+    const attended3 = attended.reshape([rows, heads, headDim]);
+    kv.attend(attended3, q3, pos0);
+    cache.attentionOutput?.(l, attended3, pos0);
     ops.matmul(normed, attended, w.o, w.oBias);
     ops.add(x, x, normed);
     ops.rmsnorm(normed, x, w.postNorm, eps);
