@@ -30,7 +30,7 @@
  */
 
 export type { LibraryKind } from "./ffi/build.ts";
-export { Device, type DeviceRequest, openDevice } from "./src/backend/device.ts";
+export { Device, type DeviceRequest, type MemoryInfo, openDevice } from "./src/backend/device.ts";
 export { type DType, DTYPES, type HostArray } from "./src/backend/dtype.ts";
 export { LukvError, STATUS, type StatusName } from "./src/backend/errors.ts";
 export { loadLibrary, type NativeLibrary } from "./src/backend/library.ts";
@@ -190,3 +190,9 @@ export { accuracyByTaskSvg, type ChartMetric, metricSvg } from "./src/eval/chart
 export { compactScoredLayer, type LayerCompaction } from "./src/press/compact.ts";
 export { type HeadCell, headHeatmapSvg } from "./src/eval/charts/head_heatmap.ts";
 export { retrievalScores } from "./src/eval/retrieval_heads.ts";
+export {
+  LLAMA_3_1_8B,
+  type RandomLlama,
+  randomLlama,
+  type RandomLlamaOptions,
+} from "./src/model/random_model.ts";

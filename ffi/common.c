@@ -39,6 +39,7 @@ static Allocation* entries;
 static int64_t entry_count;
 static int64_t entry_capacity;
 static int64_t live_bytes;
+static int64_t peak_bytes;
 
 /* Index of the first entry whose base is > address. Caller holds the lock. */
 static int64_t upper_bound(uintptr_t address) {
@@ -69,6 +70,7 @@ int lukv_registry_insert(void* base, int64_t bytes) {
   entries[at].bytes = bytes;
   entry_count++;
   live_bytes += bytes;
+  if (live_bytes > peak_bytes) peak_bytes = live_bytes;
   pthread_mutex_unlock(&registry_lock);
   return LUKV_OK;
 }
@@ -96,6 +98,14 @@ int64_t lukv_registry_live_bytes(void) {
   int64_t bytes = live_bytes;
   pthread_mutex_unlock(&registry_lock);
   return bytes;
+}
+
+void lukv_registry_usage(int64_t* live, int64_t* peak, int reset) {
+  pthread_mutex_lock(&registry_lock);
+  *live = live_bytes;
+  *peak = peak_bytes;
+  if (reset) peak_bytes = live_bytes;
+  pthread_mutex_unlock(&registry_lock);
 }
 
 LUKV_API int lukv_live_bytes(LUKV_HOST int64_t* out_bytes) {

@@ -40,7 +40,7 @@ extern "C" {
 #define LUKV_HOST
 
 /* Bumped on every change of a signature or of the meaning of an argument. */
-#define LUKV_ABI_VERSION 3
+#define LUKV_ABI_VERSION 4
 
 /* Status codes. */
 #define LUKV_OK 0
@@ -82,6 +82,15 @@ LUKV_API int lukv_synchronize(void* stream);
 /* out_bytes [1]: bytes currently allocated through lukv_alloc on this device. */
 LUKV_API int lukv_live_bytes(LUKV_HOST int64_t* out_bytes);
 
+/* out [4] = { bytes live through lukv_alloc, the most that were live at once since the
+ * library was loaded or the peak was last reset, the device's free bytes, its total
+ * bytes }. On CUDA the last two come from the driver (cudaMemGetInfo: every allocation on
+ * the device counts, stream-ordered scratch, cuBLAS workspaces and other processes
+ * included); the CPU library reports the machine's available and physical memory (-1
+ * where the system does not say). reset_peak != 0 restarts the peak at the live bytes
+ * once out is written, so a caller can measure the high-water mark of one phase. */
+LUKV_API int lukv_memory_info(LUKV_HOST int64_t* out, int32_t reset_peak);
+
 /* out_ptr [1]: a new allocation of `bytes` (> 0) bytes, 64-byte aligned, uninitialised. */
 LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr);
 
@@ -105,6 +114,18 @@ LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, vo
  * nearest even). */
 LUKV_API int lukv_convert(void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
                           int64_t count, void* stream);
+
+/* dst [count] of `dtype` (f32, f16 or bf16) <- pseudo-random values uniform in
+ * [-scale, scale), bit-for-bit the same on every library for the same seed. Element i is
+ * a counter-based hash of (seed, i), the i-th output of SplitMix64 seeded with `seed`:
+ *   z = seed + (i + 1) * 0x9E3779B97F4A7C15 (mod 2^64);
+ *   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9; z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+ *   z = z ^ (z >> 31);
+ * its top 24 bits u = z >> 40 give the f32 (u - 2^23) * (scale * 2^-23) (one rounding),
+ * which f16 and bf16 round to nearest even (so they may reach +scale). i counts from dst:
+ * a pointer into a larger buffer starts again at i = 0. scale is finite and >= 0. */
+LUKV_API int lukv_fill_random(void* dst, int32_t dtype, int64_t count, uint64_t seed, float scale,
+                              void* stream);
 
 /* ---- Ops of a Llama-family forward ------------------------------------------------ */
 

@@ -35,6 +35,9 @@ int lukv_registry_insert(void* base, int64_t bytes);
 /* Removes `base` (must be an allocation's start); its size goes to *bytes. */
 int lukv_registry_remove(const char* op, void* base, int64_t* bytes);
 int64_t lukv_registry_live_bytes(void);
+/* The live bytes and the most live at once since load or the last reset; reset != 0
+ * restarts the peak at the live bytes after reading both. */
+void lukv_registry_usage(int64_t* live, int64_t* peak, int reset);
 
 /* Checks that `count` elements of `elem_size` bytes starting at `ptr` lie inside one
  * live allocation; `name` is the argument's name for the message. count must be > 0. */
@@ -65,6 +68,7 @@ int lukv_check_dtype(const char* op, const char* name, int32_t dtype, unsigned a
 int lukv_validate_copy(const char* op, const void* dst, int dst_on_device, const void* src,
                        int src_on_device, int64_t bytes);
 int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count, double value);
+int lukv_validate_fill_random(const void* dst, int32_t dtype, int64_t count, float scale);
 int lukv_validate_convert(const void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
                           int64_t count);
 int lukv_validate_matmul(const float* y, const float* x, const void* w, int32_t w_dtype,
@@ -175,6 +179,17 @@ LUKV_HD uint16_t lukv_f32_to_f16(float f) {
   /* Normal: rebias and round the 13 dropped mantissa bits to nearest even. */
   uint32_t rounded = magnitude - 0x38000000u + 0xfffu + ((magnitude >> 13) & 1u);
   return (uint16_t)(sign | (rounded >> 13));
+}
+
+/* Element `index` of lukv_fill_random's stream for `seed`, as f32 in [-scale, scale)
+ * (see lukv.h). Shared by both libraries so that they write the same bits. */
+LUKV_HD float lukv_random_uniform(uint64_t seed, uint64_t index, float scale) {
+  uint64_t z = seed + (index + 1u) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  float centred = (float)((int32_t)(z >> 40) - 8388608); /* exact: |value| <= 2^23 */
+  return centred * (scale * 0x1p-23f);
 }
 
 #ifdef __cplusplus

@@ -33,6 +33,18 @@ int lukv_validate_fill(const void* dst, int32_t dtype, int64_t count, double val
   return LUKV_OK;
 }
 
+int lukv_validate_fill_random(const void* dst, int32_t dtype, int64_t count, float scale) {
+  const char* op = "lukv_fill_random";
+  POSITIVE("count", count);
+  LUKV_TRY(lukv_check_dtype(op, "dst", dtype, 1u << LUKV_F32 | 1u << LUKV_F16 | 1u << LUKV_BF16));
+  if (!(scale >= 0.0f) || scale > 3.4028235e38f) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: scale must be finite and >= 0, got %g", op,
+                     (double)scale);
+  }
+  SPAN("dst", dst, count, lukv_dtype_size(dtype));
+  return LUKV_OK;
+}
+
 int lukv_validate_convert(const void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype,
                           int64_t count) {
   const char* op = "lukv_convert";

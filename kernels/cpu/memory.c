@@ -1,8 +1,24 @@
-/* memory.c: host-memory allocation, copies, fill and dtype conversion for the CPU
- * library (its "device" memory is ordinary aligned host memory). */
+/* memory.c: host-memory allocation and memory use, copies, fills (constant and random) and
+ * dtype conversion for the CPU library (its "device" memory is ordinary aligned host memory). */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cpu_common.h"
+
+LUKV_API int lukv_memory_info(LUKV_HOST int64_t* out, int32_t reset_peak) {
+  LUKV_TRY(lukv_check_host("lukv_memory_info", "out", out));
+  lukv_registry_usage(&out[0], &out[1], reset_peak);
+  long page = sysconf(_SC_PAGESIZE);
+#ifdef _SC_AVPHYS_PAGES
+  long available = sysconf(_SC_AVPHYS_PAGES);
+#else
+  long available = -1;
+#endif
+  long physical = sysconf(_SC_PHYS_PAGES);
+  out[2] = page > 0 && available >= 0 ? (int64_t)available * page : -1;
+  out[3] = page > 0 && physical >= 0 ? (int64_t)physical * page : -1;
+  return LUKV_OK;
+}
 
 LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
   const char* op = "lukv_alloc";
@@ -71,6 +87,22 @@ LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, double value, vo
     default: {
       int32_t* out = (int32_t*)dst;
       for (int64_t i = 0; i < count; i++) out[i] = (int32_t)value;
+    }
+  }
+  return LUKV_OK;
+}
+
+LUKV_API int lukv_fill_random(void* dst, int32_t dtype, int64_t count, uint64_t seed, float scale,
+                              void* stream) {
+  (void)stream;
+  LUKV_TRY(lukv_validate_fill_random(dst, dtype, count, scale));
+#pragma omp parallel for if (count > LUKV_PARALLEL_MIN_WORK) schedule(static)
+  for (int64_t i = 0; i < count; i++) {
+    float value = lukv_random_uniform(seed, (uint64_t)i, scale);
+    switch (dtype) {
+      case LUKV_F16: ((uint16_t*)dst)[i] = lukv_f32_to_f16(value); break;
+      case LUKV_BF16: ((uint16_t*)dst)[i] = lukv_f32_to_bf16(value); break;
+      default: ((float*)dst)[i] = value;
     }
   }
   return LUKV_OK;

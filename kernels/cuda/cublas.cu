@@ -90,18 +90,18 @@ const char* lukv_cublas_summary(void) {
   return cublas.summary;
 }
 
-// cuBLAS is column-major. Row-major y [m, n] is column-major y^T (n x m, ld n); x
-// [m, k] is x^T (k x m, ld k) and w [n, k] is w^T (k x n, ld k). So y^T = (w^T)^T x^T:
-// an (n x k) . (k x m) product with the first operand transposed. The default math
-// mode keeps full f32 (no TF32).
-int lukv_cublas_sgemm(float* y, const float* x, const float* w, int m, int n, int k, float beta,
-                      cudaStream_t stream) {
+// cuBLAS is column-major. Row-major y [m, n] with row stride ldy is column-major y^T
+// (n x m, ld ldy); x [m, k] is x^T (k x m, ld k) and w [n, k] is w^T (k x n, ld k). So
+// y^T = (w^T)^T x^T: an (n x k) . (k x m) product with the first operand transposed. The
+// default math mode keeps full f32 (no TF32).
+int lukv_cublas_sgemm(float* y, int ldy, const float* x, const float* w, int m, int n, int k,
+                      float beta, cudaStream_t stream) {
   const float alpha = 1.0f;
   pthread_mutex_lock(&cublas_lock);
   CublasStatus status = cublas.set_stream(cublas.handle, stream);
   if (status == 0) {
     status = cublas.sgemm(cublas.handle, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, k, x, k,
-                          &beta, y, n);
+                          &beta, y, ldy);
   }
   pthread_mutex_unlock(&cublas_lock);
   if (status != 0) {

@@ -12,9 +12,10 @@ bool lukv_cublas_ready(void);
 // ...)" listing every candidate with its dlerror.
 const char* lukv_cublas_summary(void);
 
-// y [m, n] = x [m, k] . w [n, k]^T + beta * y, all f32 row-major, queued on stream.
-// Only valid when lukv_cublas_ready() is true.
-int lukv_cublas_sgemm(float* y, const float* x, const float* w, int m, int n, int k, float beta,
-                      cudaStream_t stream);
+// y [m, n] = x [m, k] . w [n, k]^T + beta * y, all f32 row-major, queued on stream; y's
+// rows lie ldy >= n floats apart, so y may be a column block of a wider matrix. Only
+// valid when lukv_cublas_ready() is true.
+int lukv_cublas_sgemm(float* y, int ldy, const float* x, const float* w, int m, int n, int k,
+                      float beta, cudaStream_t stream);
 
 #endif  // LUKV_CUBLAS_CUH

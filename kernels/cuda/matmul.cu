@@ -1,4 +1,5 @@
-// matmul.cu: y = x W^T (+ b) with f32/f16/bf16 weights: cuBLAS (f32), else own GEMV and GEMM.
+// matmul.cu: y = x W^T (+ b) with f32/f16/bf16 weights: cuBLAS (f32 weights, and f16/bf16
+// weights widened block by block for blocks of rows), else own GEMV and GEMM.
 #include <limits.h>
 
 #include "cublas.cuh"
@@ -167,6 +168,50 @@ __global__ void broadcast_rows_kernel(float* __restrict__ y, const float* __rest
   }
 }
 
+// dst [count] <- src [count] widened to f32 (exact).
+template <typename T>
+__global__ void widen_kernel(float* __restrict__ dst, const T* __restrict__ src, int64_t count) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    dst[i] = lukv_to_f32(src[i]);
+  }
+}
+
+// f16/bf16 weights with more rows than a GEMV takes: widening a block of weight rows to
+// f32 in scratch and handing it to cuBLAS's sgemm is several times faster than the own
+// tiled kernel, and computes the same f32 products (widening is exact). Blocks of at most
+// WIDEN_SCRATCH_FLOATS bound the scratch whatever the weight's size.
+constexpr int64_t WIDEN_SCRATCH_FLOATS = 1 << 24;
+
+template <typename T>
+static int cublas_widened_matmul(const char* op, float* y, const float* x, const T* w,
+                                 const float* bias, int64_t m, int64_t n, int64_t k,
+                                 cudaStream_t stream) {
+  const int threads = 256;
+  if (bias) {
+    broadcast_rows_kernel<<<lukv_grid_1d(m * n, threads), threads, 0, stream>>>(y, bias, m, n);
+    LUKV_TRY(lukv_launch_status(op));
+  }
+  int64_t block_rows = WIDEN_SCRATCH_FLOATS / k;
+  block_rows = block_rows < 1 ? 1 : block_rows > n ? n : block_rows;
+  float* scratch = nullptr;
+  LUKV_TRY(lukv_scratch_alloc(op, (void**)&scratch, (size_t)(block_rows * k) * sizeof(float),
+                              stream));
+  int status = LUKV_OK;
+  for (int64_t row0 = 0; row0 < n && !status; row0 += block_rows) {
+    int64_t rows = n - row0 < block_rows ? n - row0 : block_rows;
+    widen_kernel<<<lukv_grid_1d(rows * k, threads), threads, 0, stream>>>(scratch, w + row0 * k,
+                                                                          rows * k);
+    status = lukv_launch_status(op);
+    if (!status) {
+      status = lukv_cublas_sgemm(y + row0, (int)n, x, scratch, (int)m, (int)rows, (int)k,
+                                 bias ? 1.0f : 0.0f, stream);
+    }
+  }
+  int freed = lukv_cuda_status(op, cudaFreeAsync(scratch, stream));
+  return status ? status : freed;
+}
+
 template <typename T>
 static void launch_own_matmul(float* y, const float* x, const T* w, const float* bias, int64_t m,
                               int64_t n, int64_t k, cudaStream_t stream) {
@@ -205,7 +250,13 @@ extern "C" LUKV_API int lukv_matmul(float* y, const float* x, const void* w, int
       broadcast_rows_kernel<<<lukv_grid_1d(m * n, threads), threads, 0, s>>>(y, bias, m, n);
       LUKV_TRY(lukv_launch_status(op));
     }
-    return lukv_cublas_sgemm(y, x, (const float*)w, (int)m, (int)n, (int)k, bias ? 1.0f : 0.0f, s);
+    return lukv_cublas_sgemm(y, (int)n, x, (const float*)w, (int)m, (int)n, (int)k,
+                             bias ? 1.0f : 0.0f, s);
+  }
+  if (w_dtype != LUKV_F32 && m > GEMV_MAX_ROWS && k <= INT_MAX && lukv_cublas_ready()) {
+    return w_dtype == LUKV_F16
+               ? cublas_widened_matmul(op, y, x, (const __half*)w, bias, m, n, k, s)
+               : cublas_widened_matmul(op, y, x, (const __nv_bfloat16*)w, bias, m, n, k, s);
   }
   switch (w_dtype) {
     case LUKV_F16: launch_own_matmul(y, x, (const __half*)w, bias, m, n, k, s); break;

@@ -1,4 +1,5 @@
-// memory.cu: device allocation, copies, fill and dtype conversion.
+// memory.cu: device allocation and memory use, copies, fills (constant and random) and dtype
+// conversion.
 #include "cuda_common.cuh"
 
 extern "C" LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
@@ -28,6 +29,19 @@ extern "C" LUKV_API int lukv_free(void* ptr) {
   int64_t bytes;
   LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes));
   return lukv_cuda_status("lukv_free", cudaFree(ptr));
+}
+
+// The driver's free and total memory sit beside the registry's counts: the registry sees
+// only lukv_alloc, the driver also the scratch pool, cuBLAS and the context itself.
+extern "C" LUKV_API int lukv_memory_info(LUKV_HOST int64_t* out, int32_t reset_peak) {
+  const char* op = "lukv_memory_info";
+  LUKV_TRY(lukv_check_host(op, "out", out));
+  size_t free_bytes = 0, total_bytes = 0;
+  LUKV_TRY(lukv_cuda_status(op, cudaMemGetInfo(&free_bytes, &total_bytes)));
+  lukv_registry_usage(&out[0], &out[1], reset_peak);
+  out[2] = (int64_t)free_bytes;
+  out[3] = (int64_t)total_bytes;
+  return LUKV_OK;
 }
 
 // Queues a host<->device copy and waits for it, so the host buffer may be reused (or
@@ -92,6 +106,42 @@ extern "C" LUKV_API int lukv_fill(void* dst, int32_t dtype, int64_t count, doubl
       fill_kernel<<<blocks, threads, 0, s>>>((int32_t*)dst, (int32_t)value, count);
   }
   return lukv_launch_status(op);
+}
+
+// dst [count] of DTYPE <- lukv_random_uniform(seed, i, scale), rounded with the
+// conversions the CPU library uses, so both write the same bits.
+template <int DTYPE>
+__global__ void fill_random_kernel(void* dst, int64_t count, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    float value = lukv_random_uniform(seed, (uint64_t)i, scale);
+    if constexpr (DTYPE == LUKV_F16) {
+      ((uint16_t*)dst)[i] = lukv_f32_to_f16(value);
+    } else if constexpr (DTYPE == LUKV_BF16) {
+      ((uint16_t*)dst)[i] = lukv_f32_to_bf16(value);
+    } else {
+      ((float*)dst)[i] = value;
+    }
+  }
+}
+
+extern "C" LUKV_API int lukv_fill_random(void* dst, int32_t dtype, int64_t count, uint64_t seed,
+                                         float scale, void* stream) {
+  LUKV_TRY(lukv_validate_fill_random(dst, dtype, count, scale));
+  cudaStream_t s = lukv_stream(stream);
+  const int threads = 256;
+  unsigned blocks = lukv_grid_1d(count, threads);
+  switch (dtype) {
+    case LUKV_F16:
+      fill_random_kernel<LUKV_F16><<<blocks, threads, 0, s>>>(dst, count, seed, scale);
+      break;
+    case LUKV_BF16:
+      fill_random_kernel<LUKV_BF16><<<blocks, threads, 0, s>>>(dst, count, seed, scale);
+      break;
+    default:
+      fill_random_kernel<LUKV_F32><<<blocks, threads, 0, s>>>(dst, count, seed, scale);
+  }
+  return lukv_launch_status("lukv_fill_random");
 }
 
 // Reads element i of a f32/f16/bf16 array as f32 with the shared conversions, so CUDA

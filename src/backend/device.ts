@@ -7,6 +7,18 @@ import { loadLibrary, type NativeLibrary } from "./library.ts";
 import type { LukvSymbols } from "./symbols.ts";
 import { Tensor } from "./tensor.ts";
 
+/** A reading of {@linkcode Device.memoryInfo}, in bytes. */
+export interface MemoryInfo {
+  /** Allocated through lukv now (all Device objects of this kind). */
+  liveBytes: number;
+  /** The most allocated through lukv at once since the library was loaded or the peak was last reset. */
+  peakBytes: number;
+  /** Free on the device, as its driver says (-1 when unknown). */
+  deviceFreeBytes: number;
+  /** The device's total memory (-1 when unknown). */
+  deviceTotalBytes: number;
+}
+
 /** What {@linkcode openDevice} accepts: a device kind, or `"auto"` for CUDA when usable. */
 export type DeviceRequest = LibraryKind | "auto";
 
@@ -112,6 +124,28 @@ export class Device implements Disposable {
     const out = new BigInt64Array(1);
     this.check("lukv_live_bytes", this.symbols.lukv_live_bytes(out));
     return Number(out[0]);
+  }
+
+  /**
+   * Memory use: bytes allocated through lukv now and at most since the library was loaded
+   * (or since the last `resetPeak`), and the device's free and total memory as its driver
+   * reports them (CUDA: every allocation counts, scratch pools and other processes
+   * included; CPU: the machine's available and physical memory, -1 when unknown). With
+   * `resetPeak`, the peak restarts at the live bytes after this reading, so the next
+   * reading's `peakBytes` is the high-water mark of what ran in between.
+   *
+   * @example
+   * ```ts
+   * dev.memoryInfo({ resetPeak: true });
+   * runPrefill();
+   * console.log(dev.memoryInfo().peakBytes); // the prefill's high-water mark
+   * ```
+   */
+  memoryInfo(options: { resetPeak?: boolean } = {}): MemoryInfo {
+    const out = new BigInt64Array(4);
+    this.check("lukv_memory_info", this.symbols.lukv_memory_info(out, options.resetPeak ? 1 : 0));
+    const [liveBytes, peakBytes, deviceFreeBytes, deviceTotalBytes] = [...out].map(Number);
+    return { liveBytes, peakBytes, deviceFreeBytes, deviceTotalBytes };
   }
 
   /** Waits for queued work (a no-op on CPU). */

@@ -354,6 +354,40 @@ export function convert(dst: Tensor, src: Tensor): void {
 }
 
 /**
+ * Fills t (f32, f16 or bf16) with pseudo-random values uniform in [-scale, scale), made
+ * on the device from a counter-based hash of (seed, element index): the same bits on
+ * every device for the same seed, shape and dtype (see `lukv_fill_random` in ffi/lukv.h;
+ * f16/bf16 round to nearest even, so they may reach +scale). Element indices count from
+ * t's first element, so a view made with `rows()` starts its stream again at 0.
+ *
+ * @example
+ * ```ts
+ * using w = dev.empty("bf16", [4096, 4096]);
+ * fillRandom(w, 7, 1 / Math.sqrt(4096)); // fan-in scaled, like a fresh Linear layer
+ * ```
+ */
+export function fillRandom(t: Tensor, seed: number | bigint, scale: number): void {
+  const op = "lukv_fill_random";
+  const dev = expect(op, [["t", t, FLOATS, t.shape]]);
+  const seed64 = typeof seed === "bigint" ? seed : Number.isSafeInteger(seed) ? BigInt(seed) : -1n;
+  if (seed64 < 0n || seed64 >= 1n << 64n) {
+    throw new LukvError(op, STATUS.INVALID_ARGUMENT, `seed must be an integer in [0, 2^64), got ${seed}`);
+  }
+  if (!Number.isFinite(scale) || scale < 0) {
+    throw new LukvError(op, STATUS.INVALID_ARGUMENT, `scale must be finite and >= 0, got ${scale}`);
+  }
+  const status = dev.symbols.lukv_fill_random(
+    t.pointer,
+    DTYPES[t.dtype].code,
+    i64(t.size),
+    seed64,
+    scale,
+    null,
+  );
+  dev.check(op, status);
+}
+
+/**
  * Compacts a dense layer cache into a ragged one: for head h, the kept rows
  * `indices[indexOffsets[h] .. indexOffsets[h + 1] - 1]` of src [heads, capacity,
  * headDim] (strictly ascending, each below capacity) go, in that order, to rows

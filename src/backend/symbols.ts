@@ -41,6 +41,13 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  lukv_memory_info: {
+    parameters: [
+      "buffer", // LUKV_HOST int64_t* out
+      "i32", // int32_t reset_peak
+    ],
+    result: "i32",
+  },
   lukv_alloc: {
     parameters: [
       "i64", // int64_t bytes
@@ -98,6 +105,17 @@ export const SYMBOLS = {
       "pointer", // const void* src
       "i32", // int32_t src_dtype
       "i64", // int64_t count
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_fill_random: {
+    parameters: [
+      "pointer", // void* dst
+      "i32", // int32_t dtype
+      "i64", // int64_t count
+      "u64", // uint64_t seed
+      "f32", // float scale
       "pointer", // void* stream
     ],
     result: "i32",
@@ -324,7 +342,7 @@ export const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The ABI version this module speaks; `LUKV_ABI_VERSION` of the loaded library must match. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** The opened library's functions, typed from {@linkcode SYMBOLS}. */
 export type LukvSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -34,6 +34,7 @@ function denoType(c: string): string {
     int: "i32",
     int32_t: "i32",
     int64_t: "i64",
+    uint64_t: "u64",
     float: "f32",
     double: "f64",
   };

@@ -23,6 +23,25 @@ deviceTest("live bytes count exactly what is allocated", (dev) => {
   assert.equal(dev.liveBytes(), before + 60);
 });
 
+deviceTest(
+  "memoryInfo reports the peak of lukv allocations since a reset, and the device's memory",
+  (dev) => {
+    const start = dev.memoryInfo({ resetPeak: true });
+    {
+      using _big = dev.empty("f32", [1 << 18]);
+      using _small = dev.empty("f32", [1000]);
+    }
+    using _kept = dev.empty("f32", [1 << 16]);
+    const info = dev.memoryInfo();
+    assert.equal(info.liveBytes, start.liveBytes + (1 << 18));
+    assert.equal(info.peakBytes, start.liveBytes + (1 << 20) + 4000);
+    assert.ok(info.deviceTotalBytes > 0 && info.deviceFreeBytes >= 0, JSON.stringify(info));
+    assert.ok(info.deviceFreeBytes <= info.deviceTotalBytes, JSON.stringify(info));
+    dev.memoryInfo({ resetPeak: true });
+    assert.equal(dev.memoryInfo().peakBytes, info.liveBytes, "a reset restarts the peak at the live bytes");
+  },
+);
+
 deviceTest("copyFrom and toHost round-trip every dtype; toHost is a copy", (dev) => {
   const cases = [
     ["f32", Float32Array.from([1.5, -2, 3e-8])],

@@ -156,6 +156,25 @@ export function attention(
   return out;
 }
 
+const U64 = (1n << 64n) - 1n;
+
+/**
+ * lukv_fill_random's values as f32: element i of SplitMix64 seeded with `seed`, its top
+ * 24 bits centred and scaled by scale * 2^-23 with one f32 rounding (as in ffi/lukv.h).
+ */
+export function randomUniform(seed: bigint, count: number, scale: number): Float32Array {
+  const step = Math.fround(Math.fround(scale) * 2 ** -23);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    let z = (seed + BigInt(i + 1) * 0x9e3779b97f4a7c15n) & U64;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & U64;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & U64;
+    z ^= z >> 31n;
+    out[i] = (Number(z >> 40n) - 8388608) * step; // exact in float64; the store rounds once
+  }
+  return out;
+}
+
 /** Round-to-nearest-even bf16 bits of each value. */
 export function toBf16(values: Float32Array): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
