@@ -128,7 +128,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
     inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
   };
   const outputNorms = valueOutputGrams(model);
-  const run: ProfileRun = { profile: undefined as unknown as Profile, tables: [], oracles: [], scores: [] };
+  const run: Omit<ProfileRun, "profile"> = { tables: [], oracles: [], scores: [] };
   const started = performance.now();
   const lengths: number[] = [];
   for (const item of calibration.items) {
@@ -163,7 +163,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
     }
   }
   const budgets = averageBudgets(run.tables);
-  run.profile = {
+  const profile: Profile = {
     model: { id: model.dir, layers, kvHeads, queryHeads: heads, headDim },
     scorer: { name: scorer.name, params: scorer.params },
     sink,
@@ -183,7 +183,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
     budgets,
     stats: budgetStats(run.tables),
   };
-  return run;
+  return { ...run, profile };
 }
 
 /**
