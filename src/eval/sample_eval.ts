@@ -6,7 +6,6 @@ import { denseKvBytes } from "../cache/dense.ts";
 import type { KvCache } from "../cache/kv_cache.ts";
 import { RaggedKvCache } from "../cache/ragged.ts";
 import type { Model } from "../model/model.ts";
-import { inverseFrequencies } from "../model/rope.ts";
 import { sampleToken } from "../model/sampling.ts";
 import { compactScoredLayer } from "../press/compact.ts";
 import { checkRatio } from "../press/press.ts";
@@ -84,7 +83,7 @@ export function* evaluateSample(
   maxNewTokens?: number,
 ): Generator<EvalCell> {
   const { forward, config } = model;
-  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
+  const { layers, kvHeads } = config;
   const { context, question } = encodeSample(model, sample);
   const prompt = new Int32Array(context.length + question.length);
   prompt.set(context);
@@ -96,13 +95,7 @@ export function* evaluateSample(
   for (const { entry: { press } } of planned) {
     if (press.scorer) scorers.set(scorerKey(press.scorer), press.scorer);
   }
-  const shape = {
-    layers,
-    heads,
-    kvHeads,
-    headDim,
-    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-  };
+  const shape = model.scoringShape;
   const capacity = prompt.length + maxNew;
   using dense = new ScoredPrefillCache(model.device, shape, [...scorers.values()], context.length, capacity);
   const prefillStarted = performance.now();

@@ -5,7 +5,6 @@ import type { Tensor } from "../backend/tensor.ts";
 import { DenseKvCache } from "../cache/dense.ts";
 import { generateSample, type TaskName } from "../eval/tasks/mod.ts";
 import type { Model } from "../model/model.ts";
-import { inverseFrequencies } from "../model/rope.ts";
 import { LayerScoring } from "../press/layer_scoring.ts";
 import { makeScorer } from "../press/presets.ts";
 import { averageBudgets, budgetStats } from "./budgets.ts";
@@ -119,14 +118,8 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
     }),
   };
   const total = calibration.items.reduce((n, item) => n + item.questions.length, 0);
-  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = model.config;
-  const shape = {
-    layers,
-    heads,
-    kvHeads,
-    headDim,
-    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-  };
+  const { layers, heads, kvHeads, headDim } = model.config;
+  const shape = model.scoringShape;
   const outputNorms = valueOutputGrams(model);
   const run: Omit<ProfileRun, "profile"> = { tables: [], oracles: [], scores: [] };
   const started = performance.now();

@@ -8,7 +8,6 @@ import { CompressingCache } from "../press/compressing_cache.ts";
 import { checkRatio, type Press } from "../press/press.ts";
 import { makePress } from "../press/presets.ts";
 import type { Model } from "./model.ts";
-import { inverseFrequencies } from "./rope.ts";
 import { sampleToken, type SamplingOptions, seededRandom } from "./sampling.ts";
 import { StopStrings } from "./stop.ts";
 
@@ -151,14 +150,7 @@ export class Generation implements AsyncIterable<string> {
       const started = performance.now();
       let logits: Float32Array;
       if (this.#press) {
-        const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
-        const shape = {
-          layers,
-          heads,
-          kvHeads,
-          headDim,
-          inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-        };
+        const shape = model.scoringShape;
         using prefill = new CompressingCache(
           model.device,
           shape,

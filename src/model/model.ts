@@ -11,6 +11,8 @@ import { type GenerationConfig, loadGenerationConfig } from "./generation_config
 import { Checkpoint } from "./safetensors.ts";
 import { Tokenizer } from "./tokenizer.ts";
 import { loadWeights } from "./weights.ts";
+import { inverseFrequencies } from "./rope.ts";
+import type { ScoringShape } from "../press/layer_scoring.ts";
 
 /** Options of {@linkcode loadModel}. */
 export interface LoadOptions {
@@ -134,6 +136,21 @@ export class Model implements Disposable {
    */
   get contextLimit(): number {
     return Math.min(this.config.maxPositionEmbeddings, this.config.slidingWindow ?? Infinity);
+  }
+
+  /**
+   * The extents scorers and presses need: layers, query and KV heads, head dimension
+   * and the RoPE inverse frequencies (Expected Attention rotates query statistics).
+   */
+  get scoringShape(): ScoringShape {
+    const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = this.config;
+    return {
+      layers,
+      heads,
+      kvHeads,
+      headDim,
+      inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
+    };
   }
 
   /** Refuses empty prompts, prompts beyond the context and unknown ids, naming the problem. */
