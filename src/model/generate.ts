@@ -4,6 +4,7 @@ import { LukvError, STATUS } from "../backend/errors.ts";
 import { denseKvBytes } from "../cache/dense.ts";
 import type { KvCache } from "../cache/kv_cache.ts";
 import type { Profile } from "../lukv/profile.ts";
+import { checkProfileShape } from "../press/allocators/lukv.ts";
 import { CompressingCache } from "../press/compressing_cache.ts";
 import { checkRatio, type Press } from "../press/press.ts";
 import { makePress } from "../press/presets.ts";
@@ -97,17 +98,7 @@ export class Generation implements AsyncIterable<string> {
     if (!this.#press && compressionRatio !== 0) {
       throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `press "full" takes no compressionRatio`);
     }
-    if (this.#press?.name === "lukv" && profile) {
-      const { layers, kvHeads } = model.config;
-      if (profile.model.layers !== layers || profile.model.kvHeads !== kvHeads) {
-        throw new LukvError(
-          "generate",
-          STATUS.SHAPE,
-          `profile "${profile.model.id}" is for ${profile.model.layers} layers x ${profile.model.kvHeads} KV heads, ` +
-            `but ${model.dir} has ${layers} layers x ${kvHeads} KV heads`,
-        );
-      }
-    }
+    if (this.#press?.name === "lukv" && profile) checkProfileShape(profile, model.config);
     if (maxNewTokens !== undefined && (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 1)) {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     }
