@@ -1,0 +1,201 @@
+"""Training data: natural text windows, dense induction sequences, and task samples from lukv's generators.
+
+Every sequence is (ids, lm, copy, src), all over the positions, where position i means
+predicting `ids[i]` from the tokens before it. `lm` (0/1) marks natural text (next-token loss),
+`copy` (0/1) marks what must be retrieved from earlier in the context: the second copy of an
+induction span, a task's target. The training loss averages each channel on its own, so the few
+answer tokens of a 2048-token task sample are not drowned by its 2000 tokens of filler. `src[i]`
+is, where known, the earlier position that holds the token `ids[i]` is copied from (else -1): the
+attention target of the retrieval heads (see train.py).
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tokenizer import TEXT_DIR, ByteBpe
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = ["needle", "multikey", "multivalue", "multiquery", "variable-tracking", "common-words", "frequent-words"]
+# Room left after a generated prompt for its target (" " + answers + ".") and EOS: the longest
+# target, multivalue's four 6-digit numbers, is 33 tokens.
+TARGET_ROOM = 40
+
+
+def natural_text(bpe: ByteBpe, cache_dir: Path) -> torch.Tensor:
+    """train.txt as one token stream (paragraphs end with "\\n"), encoded once and cached."""
+    path = cache_dir / "train_text.pt"
+    if path.exists():
+        return torch.load(path)
+    lines = (TEXT_DIR / "train.txt").read_text(encoding="utf-8").splitlines()
+    stream = torch.tensor([i for line in lines for i in bpe.encode(line + "\n", add_bos=False)])
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(stream, path)
+    return stream
+
+
+def text_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int, length: int):
+    start = int(rng.integers(0, len(stream) - length))
+    ids = torch.cat([torch.tensor([bos]), stream[start:start + length - 1]])
+    lm = torch.ones(length)
+    lm[0] = 0
+    return ids, lm, torch.zeros(length), torch.full((length,), -1)
+
+
+def repeat_sequence(rng: np.random.Generator, bos: int, length: int, vocab: int):
+    """BOS, then a span of uniformly random token ids written again and again: the classic
+    induction task, with a copy target on every token after the first copy (the densest induction
+    signal there is). The span length is drawn per sequence: with a fixed one the model learns to
+    attend at a fixed distance instead of matching content (measured: 97% on repeats, nothing on
+    spans hidden in text)."""
+    span_len = int(rng.integers(4, (length - 1) // 2 + 1))
+    span = torch.from_numpy(rng.integers(0, vocab, span_len))
+    ids = torch.cat([torch.tensor([bos]), span.repeat((length - 1) // span_len + 1)[: length - 1]])
+    copy = torch.zeros(length)
+    copy[span_len + 2:] = 1
+    src = torch.where(copy > 0, torch.arange(length) - span_len, torch.tensor(-1))
+    return ids, torch.zeros(length), copy, src
+
+
+def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int, length: int,
+                       vocab: int, digit_ids: list[int], spans: int = 1):
+    """Natural text with `spans` random token spans, each written twice at random places; the loss
+    is on the text and on the second copy of each span (from its second token: the first one
+    cannot be predicted). Half the spans use every token id uniformly, so induction is learned for
+    all ids; the other half draw from digits, space and comma only, so a single-token match is
+    ambiguous and the copy has to look at longer prefixes, as when copying numbers."""
+    body = length - 1
+    span_len = max(2, int(rng.integers(body // (8 * spans), body // (4 * spans) + 1)))
+    pieces, kinds = [], []
+    for s in range(spans):
+        if rng.random() < 0.5:
+            span = torch.from_numpy(rng.integers(0, vocab, span_len))
+        else:
+            span = torch.tensor(digit_ids)[torch.from_numpy(rng.integers(0, len(digit_ids), span_len))]
+        pieces += [span, span]
+        kinds += [("first", s), ("second", s)]
+    # Order: each span's first copy before its second; otherwise a random interleaving.
+    order = sorted(range(len(pieces)), key=lambda i: (rng.random() + (1.0 if kinds[i][0] == "second" else 0.0)))
+    text_total = body - span_len * len(pieces)
+    cuts = np.sort(rng.integers(0, text_total + 1, len(pieces)))
+    sizes = np.diff(np.concatenate([[0], cuts, [text_total]]))
+    start = int(rng.integers(0, len(stream) - text_total))
+    ids, lm, copy, src, t = [torch.tensor([bos])], [torch.zeros(1)], [torch.zeros(1)], [torch.full((1,), -1)], start
+    pos, first_at = 1, {}
+    for j, i in enumerate(order + [None]):
+        n = int(sizes[j])
+        ids.append(stream[t:t + n])
+        lm.append(torch.ones(n))
+        copy.append(torch.zeros(n))
+        src.append(torch.full((n,), -1))
+        t += n
+        pos += n
+        if i is not None:
+            ids.append(pieces[i])
+            lm.append(torch.zeros(span_len))
+            if kinds[i][0] == "first":
+                first_at[kinds[i][1]] = pos
+                copy.append(torch.zeros(span_len))
+                src.append(torch.full((span_len,), -1))
+            else:
+                c = torch.ones(span_len)
+                c[0] = 0
+                copy.append(c)
+                s = first_at[kinds[i][1]] + torch.arange(span_len)
+                s[0] = -1
+                src.append(s)
+            pos += span_len
+    return torch.cat(ids), torch.cat(lm), torch.cat(copy), torch.cat(src)
+
+
+def generate_tasks(task: str, length: int, count: int, seed: int, split: str = "train") -> list[dict]:
+    """Samples from lukv's generators (`deno task tasks`), prompts at most `length` tokens."""
+    cmd = ["deno", "task", "-q", "tasks", "--task", task, "--length", str(length), "--count", str(count),
+           "--seed", str(seed), "--split", split, "--model", "models/tiny"]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def encode_sample(bpe: ByteBpe, sample: dict) -> tuple[torch.Tensor, int]:
+    """ids of prompt + target + EOS, and the prompt's length (the first target token's index). The
+    prompt ends in a word and the target starts with a space, so the two encode independently."""
+    prompt = sample["context"] + sample["question"] + sample["answerPrefix"]
+    prompt_ids = bpe.encode(prompt)
+    assert len(prompt_ids) == sample["tokens"], "the Python encoder disagrees with lukv's tokenizer"
+    return torch.tensor(prompt_ids + bpe.encode(sample["target"], add_bos=False) + [bpe.eos_id]), len(prompt_ids)
+
+
+def find_run(haystack: list[int], run: list[int], start: int = 0, followed_by: int | None = None) -> int:
+    """Index of the first occurrence of `run` at or after `start` (optionally followed by a given token)."""
+    for i in range(start, len(haystack) - len(run) + 1):
+        if haystack[i:i + len(run)] == run and (followed_by is None or haystack[i + len(run)] == followed_by):
+            return i
+    raise ValueError("run not found")
+
+
+def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dict) -> torch.Tensor:
+    """src for a task sample's target: each digit of a numeric answer comes from that digit in the
+    number's needle; each token of a variable name (variable-tracking) from the name in its own
+    assignment "VAR {name} = ...". Other answers (common and frequent words) have no single source."""
+    src = torch.full((len(ids),), -1)
+    numeric = all(a.isdigit() for a in sample["answers"])
+    names = all(a.isalpha() and a.isupper() for a in sample["answers"])
+    if not (numeric or names):
+        return src
+    seq, prompt = ids.tolist(), ids[:prompt_len].tolist()
+    equals = bpe.vocab["Ġ="]
+    at_target = prompt_len
+    for answer in sample["answers"]:
+        run = bpe.encode(" " + answer, add_bos=False)
+        if numeric:
+            run = run[1:]  # " 482913" is "Ġ" then the digits; the space is a template token
+        at_target = find_run(seq, run, at_target)
+        at_prompt = find_run(prompt, run, 0, equals if names else None)
+        src[at_target:at_target + len(run)] = torch.arange(at_prompt, at_prompt + len(run))
+        at_target += len(run)
+    return src
+
+
+def task_pool(bpe: ByteBpe, cache_dir: Path, task: str, length: int, count: int, seed: int,
+              split: str = "train") -> list[tuple[torch.Tensor, int, dict]]:
+    """`count` encoded samples of prompts up to `length - TARGET_ROOM` tokens, generated once and
+    cached on disk: [(ids, prompt_len, sample)]."""
+    path = cache_dir / f"tasks_{split}_{task}_{length}_{count}_{seed}.pt"
+    if path.exists():
+        return torch.load(path)
+    samples = generate_tasks(task, length - TARGET_ROOM, count, seed, split)
+    pool = []
+    for s in samples:
+        ids, prompt_len = encode_sample(bpe, s)
+        pool.append((ids, prompt_len, {"answers": s["answers"], "src": answer_sources(bpe, ids, prompt_len, s)}))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(pool, path)
+    return pool
+
+
+def task_sequence(pool, index: int):
+    """A task sample as a training sequence: next-token loss on the prompt (mostly natural
+    filler), copy loss on the target and EOS."""
+    ids, prompt_len, info = pool[index]
+    lm, copy = torch.ones(len(ids)), torch.zeros(len(ids))
+    lm[0] = 0
+    lm[prompt_len:] = 0
+    copy[prompt_len:] = 1
+    return ids, lm, copy, info["src"]
+
+
+def collate(sequences, pad: int):
+    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy, src: [B, T]."""
+    t = max(len(s[0]) for s in sequences)
+    ids = torch.full((len(sequences), t), pad, dtype=torch.long)
+    lm, copy = torch.zeros(len(sequences), t), torch.zeros(len(sequences), t)
+    src = torch.full((len(sequences), t), -1, dtype=torch.long)
+    for b, (i, l, c, s) in enumerate(sequences):
+        ids[b, :len(i)] = i
+        lm[b, :len(l)] = l
+        copy[b, :len(c)] = c
+        src[b, :len(s)] = s
+    return ids, lm, copy, src

@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Measures an exported model folder (default models/tiny) in PyTorch, from its files alone.
+
+  evaluate.py logits OUT_DIR [--model DIR]     reference logits for tools/train/check_model.ts
+  evaluate.py tasks [--length N] [--count C]   greedy task accuracy on fresh eval-split samples
+  evaluate.py heads [--length N] [--count C]   per-(layer, head) retrieval scores
+  evaluate.py perplexity                       held-out perplexity of eval.txt
+  evaluate.py randomize DIR                    a copy of the model with every weight perturbed
+
+All run on the weights as stored (f32, or bf16 upcast), so they describe the shipped file.
+"""
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import TASKS, TARGET_ROOM, encode_sample, generate_tasks  # noqa: E402
+from model import TinyConfig, TinyLlama, read_safetensors, write_safetensors  # noqa: E402
+from tokenizer import TEXT_DIR, ByteBpe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_SEED = 0
+
+
+def load(model_dir: Path) -> TinyLlama:
+    config = json.loads((model_dir / "config.json").read_text())
+    fields = {k: config[k] for k in TinyConfig.__dataclass_fields__}
+    model = TinyLlama(TinyConfig(**fields))
+    model.load_state_dict(read_safetensors(model_dir / "model.safetensors"))
+    return model.eval()
+
+
+def reference_logits(model: TinyLlama, bpe: ByteBpe, out_dir: Path) -> None:
+    """Logits of a short text, a needle prompt, and a window of eval.txt filling the context (so
+    RoPE at every position is compared), as .npy files plus cases.json with their ids."""
+    lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
+    long_ids = bpe.encode("\n".join(lines))[: model.cfg.max_position_embeddings]
+    texts = ["Hello world", "The special magic number for pebble is 402917.\nWhat is the special magic "
+             "number for pebble? The special magic number for pebble is"]
+    cases = [{"ids": bpe.encode(t)} for t in texts] + [{"ids": long_ids}]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for i, case in enumerate(cases):
+            logits = model(torch.tensor([case["ids"]]))[0].numpy().astype("<f4")
+            case["logits"] = f"logits_{i}.npy"
+            np.save(out_dir / case["logits"], logits)
+    (out_dir / "cases.json").write_text(json.dumps(cases))
+
+
+def greedy_accuracy(model: TinyLlama, bpe: ByteBpe, task: str, length: int, count: int, log=None) -> float:
+    """Share of eval-split samples whose greedy continuation contains every answer (the harness's
+    rule). Prompts use the whole `length` but the room a full answer needs."""
+    samples = generate_tasks(task, length - TARGET_ROOM, count, EVAL_SEED, split="eval")
+    correct = 0
+    for s in samples:
+        ids, prompt_len = encode_sample(bpe, s)
+        new = model.greedy(ids[:prompt_len].tolist(), len(ids) - prompt_len + 4, bpe.eos_id)
+        text = bpe.decode([i for i in new if i != bpe.eos_id])
+        ok = all(a in text for a in s["answers"])
+        correct += ok
+        if log is not None and not ok:
+            log.append({"task": task, "want": s["target"], "got": text})
+    return correct / len(samples)
+
+
+@torch.no_grad()
+def head_retrieval_scores(model: TinyLlama, bpe: ByteBpe, length: int, count: int) -> np.ndarray:
+    """[layers, heads]: for needle samples, the share of attention that the positions predicting the
+    answer's digits pay to the needle sentence's value tokens in the context (teacher forced)."""
+    samples = generate_tasks("needle", length - TARGET_ROOM, count, EVAL_SEED + 1, split="eval")
+    cfg = model.cfg
+    scores = np.zeros((cfg.num_hidden_layers, cfg.num_attention_heads))
+    for s in samples:
+        ids, prompt_len = encode_sample(bpe, s)
+        value = bpe.encode(" " + s["answers"][0], add_bos=False)
+        # The needle's value tokens: the first occurrence of the value's token run in the prompt.
+        prompt = ids[:prompt_len].tolist()
+        start = next(i for i in range(prompt_len) if prompt[i:i + len(value)] == value)
+        needle = list(range(start, start + len(value)))
+        # Positions whose next token is a digit of the answer: prompt_len - 1 ... (target " ddddd d").
+        queries = list(range(prompt_len - 1, prompt_len - 1 + len(value)))
+        maps = model.attention_maps(ids[None, :prompt_len + len(value) - 1])
+        for layer, probs in enumerate(maps):
+            scores[layer] += probs[0][:, queries][:, :, needle].sum(-1).mean(-1).numpy()
+    return scores / len(samples)
+
+
+@torch.no_grad()
+def perplexity(model: TinyLlama, bpe: ByteBpe, length: int) -> float:
+    lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
+    stream = [i for line in lines for i in bpe.encode(line + "\n", add_bos=False)]
+    total, count = 0.0, 0
+    for start in range(0, len(stream), length - 1):
+        ids = torch.tensor([[bpe.bos_id] + stream[start:start + length - 1]])
+        if ids.shape[1] < 2:
+            continue
+        total += float(F.cross_entropy(model(ids[:, :-1])[0], ids[0, 1:], reduction="sum"))
+        count += ids.shape[1] - 1
+    return math.exp(total / count)
+
+
+def randomize(model_dir: Path, out_dir: Path) -> None:
+    """A copy whose norm gains are far from 1 and whose matrices are larger, so a logits
+    comparison exercises every weight (an untrained model has all gains at 1)."""
+    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+    gen = torch.Generator().manual_seed(5)
+    weights = read_safetensors(model_dir / "model.safetensors")
+    for name, w in weights.items():
+        if name.endswith("norm.weight"):
+            weights[name] = 0.5 + torch.rand(w.shape, generator=gen)
+        else:
+            weights[name] = torch.randn(w.shape, generator=gen) / math.sqrt(w.shape[1])
+    config = json.loads((model_dir / "config.json").read_text())
+    write_safetensors(out_dir / "model.safetensors", weights,
+                      {"float32": torch.float32, "bfloat16": torch.bfloat16}[config["torch_dtype"]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["logits", "tasks", "heads", "perplexity", "randomize"])
+    parser.add_argument("out", nargs="?")
+    parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
+    parser.add_argument("--length", type=int, default=None, help="default: max_position_embeddings")
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model_dir = Path(args.model)
+    if args.command == "randomize":
+        randomize(model_dir, Path(args.out))
+        return
+    model, bpe = load(model_dir), ByteBpe.load(model_dir)
+    length = args.length or model.cfg.max_position_embeddings
+    if args.command == "logits":
+        reference_logits(model, bpe, Path(args.out))
+    elif args.command == "tasks":
+        results, failures = {}, []
+        for task in args.tasks.split(","):
+            t0 = time.time()
+            results[task] = greedy_accuracy(model, bpe, task, length, args.count, failures)
+            print(f"{task} @ {length}: {results[task]:.2f} ({args.count} samples, {time.time() - t0:.0f}s)",
+                  flush=True)
+        for f in failures[:20]:
+            print(f"  miss {f['task']}: want {f['want']!r} got {f['got']!r}")
+        print(json.dumps(results))
+    elif args.command == "heads":
+        scores = head_retrieval_scores(model, bpe, length, args.count)
+        for layer, row in enumerate(scores):
+            print(f"layer {layer}: " + " ".join(f"{v:.3f}" for v in row))
+        print(json.dumps(scores.round(4).tolist()))
+    elif args.command == "perplexity":
+        print(f"held-out perplexity (eval.txt, {length}-token windows): {perplexity(model, bpe, length):.3f}")
+
+
+if __name__ == "__main__":
+    main()

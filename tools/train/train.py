@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Trains lukv's embedded tiny Llama (models/tiny) on 2 CPU cores, or a larger variant on a GPU.
+
+Curriculum (see README.md for the why): dense induction on short contexts first, then the
+task generators' samples, natural text and continued induction while the context grows to the
+model's full length. Progress lines go to stdout; a checkpoint (runs/NAME/ckpt.pt) is written
+every few minutes and at every phase end, and a rerun of the same command resumes from it.
+Data of step s is drawn from a generator seeded with (seed, s), so a resumed run is the same
+run, and the same command with the same seed reproduces the same weights on the same machine.
+
+  /usr/bin/python3 tools/train/train.py --run NAME [--seed 0] [--preset cpu|gpu] [--export]
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import (TASKS, collate, induction_sequence, natural_text, repeat_sequence,  # noqa: E402
+                  task_pool, task_sequence, text_sequence)
+from model import TinyConfig, TinyLlama, write_safetensors  # noqa: E402
+from tokenizer import TEXT_DIR, ByteBpe, write_json, write_tokenizer  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+MODEL_DIR = ROOT / "models" / "tiny"
+
+# ---------------------------------------------------------------------------------------
+# Presets and curriculum
+# ---------------------------------------------------------------------------------------
+
+# Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
+# every phase. Steps were sized for ~90 minutes on 2 cores.
+CPU_PHASES = [
+    # Induction heads first, on short contexts where steps are cheap: sequences of a random span
+    # written over and over (copy loss after the first copy), spans hidden in text, natural text.
+    # In-text spans alone formed no induction head in 300 steps; repeats form one in ~200.
+    {"length": 128, "batch": 16, "steps": 300, "mix": {"repeat": 0.3, "induction": 0.3, "text": 0.4}},
+    # Then the tasks, with induction spans hidden in text (half of them digit strings, whose copy
+    # needs a longer matched prefix, as numbers do), while the context doubles phase by phase.
+    {"length": 256, "batch": 8, "steps": 350, "mix": {"tasks": 0.55, "induction": 0.25, "repeat": 0.1, "text": 0.1}},
+    {"length": 512, "batch": 4, "steps": 300, "mix": {"tasks": 0.6, "induction": 0.25, "text": 0.15}},
+    {"length": 1024, "batch": 2, "steps": 200, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
+    {"length": 2048, "batch": 1, "steps": 150, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
+]
+PRESETS = {
+    "cpu": {"config": TinyConfig(), "phases": CPU_PHASES, "lr": 2e-3, "dtype": "float32"},
+    # A GPU affords a wider, deeper model and 4x the data; bf16 keeps it under 16 MB.
+    "gpu": {
+        "config": TinyConfig(hidden_size=320, intermediate_size=864, num_hidden_layers=6,
+                             num_attention_heads=10, num_key_value_heads=2),
+        "phases": [{**p, "batch": p["batch"] * 4, "steps": p["steps"] * 2} for p in CPU_PHASES],
+        "lr": 1.5e-3,
+        "dtype": "bfloat16",
+    },
+}
+# Which tasks a task sequence is drawn from: the three with accuracy targets weigh most.
+TASK_WEIGHTS = {"needle": 0.2, "multikey": 0.2, "variable-tracking": 0.2, "multivalue": 0.12,
+                "multiquery": 0.12, "common-words": 0.08, "frequent-words": 0.08}
+# Attention supervision, on a few heads only (the others learn freely): three local heads in the
+# first layer attend 1, 2 and 3 tokens back (the n-gram context a retrieval key or query needs), and
+# one head in each of layers 1 and 2 attends to the position a copied token comes from (`src`: the
+# earlier copy of an induction span, a needle's digits, a variable's assignment). Without it, 300
+# steps of induction data formed no content-matching head on 2 cores (the copy loss stayed at
+# chance); a direct gradient on the attention logits skips that plateau.
+LOCAL_HEADS = {(0, 0): 1, (0, 1): 2, (0, 2): 3}
+RETRIEVAL_HEADS = [(1, 4), (2, 4)]
+ATTN_WEIGHT = 0.5
+POOL_SEED, HELDOUT_SEED = 1, 1_000_003  # train-split generator seeds: training pools, held-out checks
+WARMUP, DECAY_SHARE, FINAL_LR_SHARE = 100, 0.15, 0.1
+CKPT_SECONDS = 180
+EVAL_EVERY = 100
+# Held-out samples per task in the progress checks (teacher forced; each costs a full forward).
+EVAL_SAMPLES = 8
+
+
+def lr_at(step: int, total: int, peak: float) -> float:
+    """Warmup, then constant, then a linear decay over the last DECAY_SHARE of the steps
+    (a constant rate lets each new length adapt as fast as the first one did)."""
+    if step < WARMUP:
+        return peak * (step + 1) / WARMUP
+    decay_start = total * (1 - DECAY_SHARE)
+    if step < decay_start:
+        return peak
+    return peak * (1 - (1 - FINAL_LR_SHARE) * (step - decay_start) / (total - decay_start))
+
+
+def phase_of(phases, step: int) -> tuple[int, dict]:
+    for i, p in enumerate(phases):
+        if step < p["steps"]:
+            return i, p
+        step -= p["steps"]
+    return len(phases) - 1, phases[-1]
+
+
+# ---------------------------------------------------------------------------------------
+# Data of one step
+# ---------------------------------------------------------------------------------------
+
+
+class Data:
+    """Everything a step draws from: the text stream, and task pools per length (built lazily)."""
+
+    def __init__(self, bpe: ByteBpe, cache_dir: Path, phases):
+        self.bpe, self.cache_dir, self.phases = bpe, cache_dir, phases
+        self.stream = natural_text(bpe, cache_dir)
+        self.digit_ids = [bpe.vocab[c] for c in "0123456789"] + [bpe.vocab["Ġ"], bpe.vocab[","]]
+        self.pools: dict[tuple[str, int], list] = {}
+
+    def pool(self, task: str, phase: dict) -> list:
+        key = (task, phase["length"])
+        if key not in self.pools:
+            share = phase["mix"].get("tasks", 0) * TASK_WEIGHTS[task]
+            count = max(64, math.ceil(phase["steps"] * phase["batch"] * share * 1.2))
+            self.pools[key] = task_pool(self.bpe, self.cache_dir, task, phase["length"], count, POOL_SEED)
+        return self.pools[key]
+
+    def batch(self, seed: int, step: int, phase: dict):
+        rng = np.random.default_rng([seed, step])
+        kinds, probs = zip(*phase["mix"].items())
+        tasks, task_probs = zip(*TASK_WEIGHTS.items())
+        sequences = []
+        for _ in range(phase["batch"]):
+            kind = kinds[rng.choice(len(kinds), p=np.array(probs) / sum(probs))]
+            if kind == "text":
+                sequences.append(text_sequence(rng, self.stream, self.bpe.bos_id, phase["length"]))
+            elif kind == "repeat":
+                sequences.append(repeat_sequence(rng, self.bpe.bos_id, phase["length"], self.bpe.bos_id))
+            elif kind == "induction":
+                spans = 1 if phase["length"] <= 256 else phase["length"] // 256
+                sequences.append(induction_sequence(rng, self.stream, self.bpe.bos_id, phase["length"],
+                                                    self.bpe.bos_id, self.digit_ids, spans))
+            else:
+                task = tasks[rng.choice(len(tasks), p=np.array(task_probs) / sum(task_probs))]
+                pool = self.pool(task, phase)
+                sequences.append(task_sequence(pool, int(rng.integers(len(pool)))))
+        return collate(sequences, self.bpe.eos_id)
+
+
+# ---------------------------------------------------------------------------------------
+# Loss and evaluation
+# ---------------------------------------------------------------------------------------
+
+
+def losses(model, ids, lm, copy, src):
+    """Mean next-token loss over the `lm` positions and over the `copy` positions, separately, and
+    the attention-supervision loss: -log of the attention a supervised head pays to its target
+    (LOCAL_HEADS: the token `offset` back; RETRIEVAL_HEADS: `src`, where the copied token sits)."""
+    heads = list(LOCAL_HEADS) + RETRIEVAL_HEADS
+    logits, maps = model(ids[:, :-1], heads)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
+    ce = ce.view(ids.shape[0], -1)
+    lm, copy = lm[:, 1:], copy[:, 1:]
+    lm_loss = (ce * lm).sum() / lm.sum().clamp(min=1)
+    copy_loss = (ce * copy).sum() / copy.sum().clamp(min=1)
+    b, t = ids.shape[0], ids.shape[1] - 1
+    queries = torch.arange(t, device=ids.device)
+    attn_losses = []
+    for (layer, head), offset in LOCAL_HEADS.items():
+        p = maps[(layer, head)][:, offset:]  # queries that have a token `offset` back
+        target = p.gather(2, (queries[offset:] - offset).expand(b, -1)[..., None])
+        attn_losses.append(-(target + 1e-6).log().mean())
+    target_pos = src[:, 1:]  # the query at position i - 1 predicts ids[i]
+    valid = target_pos >= 0
+    for key in RETRIEVAL_HEADS:
+        if valid.any():
+            p = maps[key].gather(2, target_pos.clamp(min=0)[..., None])[..., 0]
+            attn_losses.append(-((p + 1e-6).log() * valid).sum() / valid.sum())
+    attn_loss = sum(attn_losses) / len(attn_losses)
+    return lm_loss, copy_loss, attn_loss
+
+
+@torch.no_grad()
+def teacher_forced_accuracy(model, pool, device) -> float:
+    """Share of samples whose whole target is the argmax at every target position. A sample that
+    passes is answered exactly by greedy decoding, so this is a lower bound of greedy accuracy."""
+    correct = 0
+    for ids, prompt_len, _ in pool:
+        ids = ids[:-1].to(device)  # the target without EOS
+        pred = model(ids[None, :-1])[0, prompt_len - 1:].argmax(-1)
+        correct += bool((pred == ids[prompt_len:]).all())
+    return correct / len(pool)
+
+
+@torch.no_grad()
+def induction_accuracy(model, data: Data, seed: int, length: int, device) -> float:
+    """Top-1 accuracy on the second copies of random spans (a fixed set of 16 sequences)."""
+    rng = np.random.default_rng([seed, 10**9])
+    seqs = [induction_sequence(rng, data.stream, data.bpe.bos_id, length, data.bpe.bos_id, data.digit_ids)
+            for _ in range(16)]
+    ids, _, copy, _ = (t.to(device) for t in collate(seqs, data.bpe.eos_id))
+    pred = model(ids[:, :-1]).argmax(-1)
+    mask = copy[:, 1:] > 0
+    return float((pred == ids[:, 1:])[mask].float().mean())
+
+
+@torch.no_grad()
+def perplexity(model, bpe: ByteBpe, length: int, device, cache_dir: Path) -> float:
+    """Held-out perplexity of eval.txt in non-overlapping windows of `length` tokens (BOS first)."""
+    path = cache_dir / "eval_text.pt"
+    if path.exists():
+        stream = torch.load(path)
+    else:
+        lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
+        stream = torch.tensor([i for line in lines for i in bpe.encode(line + "\n", add_bos=False)])
+        torch.save(stream, path)
+    total, count = 0.0, 0
+    for start in range(0, len(stream) - 1, length - 1):
+        chunk = stream[start:start + length - 1]
+        ids = torch.cat([torch.tensor([bpe.bos_id]), chunk])[None].to(device)
+        logits = model(ids[:, :-1])
+        total += float(F.cross_entropy(logits[0], ids[0, 1:], reduction="sum"))
+        count += ids.shape[1] - 1
+    return math.exp(total / count)
+
+
+def evaluate(model, data: Data, args, phase: dict, device, tasks=TASKS, samples=20) -> dict:
+    model.eval()
+    result = {"induction": induction_accuracy(model, data, args.seed, min(phase["length"], 256), device)}
+    for task in tasks:
+        pool = task_pool(data.bpe, data.cache_dir, task, phase["length"], samples, HELDOUT_SEED)
+        result[task] = teacher_forced_accuracy(model, pool, device)
+    model.train()
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------
+
+
+def export(model: TinyLlama, bpe: ByteBpe, dtype_name: str, out_dir: Path) -> None:
+    """HF layout: config.json, generation_config.json, model.safetensors, tokenizer files."""
+    cfg = model.cfg
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "config.json", cfg.hf_config(dtype_name))
+    write_json(out_dir / "generation_config.json", {
+        "_from_model_config": True,
+        "bos_token_id": cfg.bos_token_id,
+        "eos_token_id": cfg.eos_token_id,
+        "transformers_version": "4.46.0",
+    })
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype_name]
+    write_safetensors(out_dir / "model.safetensors", dict(model.state_dict()), dtype)
+    write_tokenizer(bpe, out_dir, cfg.max_position_embeddings)
+
+
+# ---------------------------------------------------------------------------------------
+# Main loop
+# ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="run folder name under tools/train/runs/")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", choices=["auto", *PRESETS], default="auto",
+                        help="auto: gpu when CUDA is available, else cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--export", action="store_true", help=f"write the final model to {MODEL_DIR}")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--smoke", action="store_true", help="3 steps per phase: checks the whole pipeline")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    preset_name = args.preset if args.preset != "auto" else ("gpu" if device.type == "cuda" else "cpu")
+    preset = PRESETS[preset_name]
+    phases, cfg = preset["phases"], preset["config"]
+    if args.lr is not None:
+        preset = {**preset, "lr": args.lr}
+    if args.smoke:
+        phases = [{**p, "steps": 3} for p in phases]
+    total = sum(p["steps"] for p in phases)
+    run_dir = HERE / "runs" / args.run
+    cache_dir = HERE / "runs" / "cache"
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    bpe = ByteBpe.load()
+    assert bpe.size == cfg.vocab_size and bpe.bos_id == cfg.bos_token_id and bpe.eos_id == cfg.eos_token_id
+    data = Data(bpe, cache_dir, phases)
+    torch.manual_seed(args.seed)
+    model = TinyLlama(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and "embed" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
+                            lr=preset["lr"], betas=(0.9, 0.95), eps=1e-8)
+    step, elapsed = 0, 0.0
+    ckpt_path = run_dir / "ckpt.pt"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
+    else:
+        params = sum(p.numel() for p in model.parameters())
+        print(f"preset {preset_name} on {device}, {params:,} parameters, config {asdict(cfg)}", flush=True)
+        print(f"phases {phases}", flush=True)
+
+    def save():
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+                    "preset": preset_name, "seed": args.seed}, ckpt_path)
+
+    last_save, window = time.time(), []
+    end = total if args.max_steps is None else min(total, args.max_steps)
+    while step < end:
+        index, phase = phase_of(phases, step)
+        t0 = time.time()  # elapsed counts wall time, evaluation and checkpoints included
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, preset["lr"])
+        ids, lm, copy, src = (t.to(device) for t in data.batch(args.seed, step, phase))
+        lm_loss, copy_loss, attn_loss = losses(model, ids, lm, copy, src)
+        opt.zero_grad(set_to_none=True)
+        (lm_loss + copy_loss + ATTN_WEIGHT * attn_loss).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        window.append((float(lm_loss), float(copy_loss), float(attn_loss), ids.numel() / (time.time() - t0)))
+        phase_end = step == sum(p["steps"] for p in phases[:index + 1])
+        if step % 20 == 0 or phase_end:
+            lm_m, copy_m, attn_m, tps = (sum(w[i] for w in window) / len(window) for i in range(4))
+            print(f"step {step}/{total} len {phase['length']} lm {lm_m:.3f} copy {copy_m:.3f} attn {attn_m:.3f} "
+                  f"lr {opt.param_groups[0]['lr']:.2e} {tps:.0f} tok/s {(elapsed + time.time() - t0) / 60:.1f} min",
+                  flush=True)
+            window = []
+        if step % EVAL_EVERY == 0 or phase_end:
+            tasks = TASKS if phase_end else ["needle", "multikey", "variable-tracking"]
+            t_eval = time.time()
+            acc = evaluate(model, data, args, phase, device, tasks if "tasks" in phase["mix"] else [], EVAL_SAMPLES)
+            print(f"eval step {step} len {phase['length']}: "
+                  + " ".join(f"{k} {v:.2f}" for k, v in acc.items()) + f" ({time.time() - t_eval:.0f}s)", flush=True)
+        elapsed += time.time() - t0
+        if phase_end or time.time() - last_save > CKPT_SECONDS:
+            save()
+            last_save = time.time()
+            if phase_end:
+                torch.save(model.state_dict(), run_dir / f"phase{index}_{phase['length']}.pt")
+    save()
+    model.eval()
+    print(f"trained {step} steps in {elapsed / 60:.1f} min", flush=True)
+    if step == total:
+        ppl = perplexity(model, bpe, 512, device, cache_dir)
+        print(f"held-out perplexity (eval.txt, 512-token windows): {ppl:.2f}", flush=True)
+    if args.export:
+        export(model.cpu(), bpe, preset["dtype"], MODEL_DIR)
+        (run_dir / "exported.json").write_text(json.dumps({"step": step, "minutes": elapsed / 60}))
+        print(f"exported to {MODEL_DIR}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
