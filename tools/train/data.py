@@ -138,8 +138,9 @@ def find_run(haystack: list[int], run: list[int], start: int = 0, followed_by: i
 
 def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dict) -> torch.Tensor:
     """src for a task sample's target: each digit of a numeric answer comes from that digit in the
-    number's needle; each token of a variable name (variable-tracking) from the name in its own
-    assignment "VAR {name} = ...". Other answers (common and frequent words) have no single source."""
+    number's needle; each token of a variable name (variable-tracking) but the first from the name
+    in its own assignment "VAR {name} = ...". Other answers (common and frequent words) have no
+    single source."""
     src = torch.full((len(ids),), -1)
     numeric = all(a.isdigit() for a in sample["answers"])
     names = all(a.isalpha() and a.isupper() for a in sample["answers"])
@@ -155,6 +156,10 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
         at_target = find_run(seq, run, at_target)
         at_prompt = find_run(prompt, run, 0, equals if names else None)
         src[at_target:at_target + len(run)] = torch.arange(at_prompt, at_prompt + len(run))
+        if names:
+            # A name's first token cannot be found by matching its assignment (what identifies
+            # it, the value, comes after it); only the rest of the name is a plain copy.
+            src[at_target] = -1
         at_target += len(run)
     return src
 

@@ -105,9 +105,13 @@ class Attention(nn.Module):
         q = q.view(b, self.kv_heads, group, t, self.d)
         scores = torch.matmul(q, k.unsqueeze(2).transpose(-1, -2)) * self.d**-0.5
         probs = torch.softmax(scores + mask, -1)
-        out = torch.matmul(probs, v.unsqueeze(2)).reshape(b, self.heads, t, self.d)
-        out = self.o_proj(out.transpose(1, 2).reshape(b, t, self.heads * self.d))
-        return (out, probs.reshape(b, self.heads, t, t)) if return_probs else out
+        heads = torch.matmul(probs, v.unsqueeze(2)).reshape(b, self.heads, t, self.d)
+        out = self.o_proj(heads.transpose(1, 2).reshape(b, t, self.heads * self.d))
+        return (out, probs.reshape(b, self.heads, t, t), heads) if return_probs else out
+
+    def head_output(self, heads, h: int):
+        """What query head h adds to the residual stream: heads [B, heads, T, d] -> [B, T, hidden]."""
+        return heads[:, h] @ self.o_proj.weight[:, h * self.d:(h + 1) * self.d].T
 
 
 class Mlp(nn.Module):
@@ -130,9 +134,9 @@ class Layer(nn.Module):
         self.mlp = Mlp(cfg)
 
     def forward(self, x, cos, sin, mask):
-        out, probs = self.self_attn(self.input_layernorm(x), cos, sin, mask, return_probs=True)
+        out, probs, heads = self.self_attn(self.input_layernorm(x), cos, sin, mask, return_probs=True)
         x = x + out
-        return x + self.mlp(self.post_attention_layernorm(x)), probs
+        return x + self.mlp(self.post_attention_layernorm(x)), probs, heads
 
 
 class Backbone(nn.Module):
@@ -173,13 +177,14 @@ class TinyLlama(nn.Module):
         return self._tables[t]
 
     def forward(self, ids, heads=()):
-        """ids [B, T] -> logits [B, T, vocab]; with `heads` [(layer, head), ...] also the attention
-        probabilities [B, T, T] of those heads (a dict), for the attention-supervision loss."""
+        """ids [B, T] -> logits [B, T, vocab]; with `heads` [(layer, head), ...] also, per head,
+        its attention probabilities [B, T, T] and its output [B, T, hidden] (what it adds to the
+        residual stream), for the attention-supervision losses."""
         cos, sin, mask = self.tables(ids.shape[1], ids.device)
         x, maps = self.model.embed_tokens(ids), {}
         for i, layer in enumerate(self.model.layers):
-            x, probs = layer(x, cos, sin, mask)
-            maps.update({(l, h): probs[:, h] for l, h in heads if l == i})
+            x, probs, outs = layer(x, cos, sin, mask)
+            maps.update({(l, h): (probs[:, h], layer.self_attn.head_output(outs, h)) for l, h in heads if l == i})
         logits = self.model.norm(x) @ self.model.embed_tokens.weight.T
         return (logits, maps) if heads else logits
 
@@ -228,7 +233,7 @@ class TinyLlama(nn.Module):
         cos, sin, mask = self.tables(ids.shape[1], ids.device)
         x, maps = self.model.embed_tokens(ids), []
         for layer in self.model.layers:
-            x, probs = layer(x, cos, sin, mask)
+            x, probs, _ = layer(x, cos, sin, mask)
             maps.append(probs)
         return maps
 
