@@ -116,7 +116,8 @@ export function parseResults(text: string, name = "results"): EvalCell[] {
 }
 
 /**
- * Reads a results file (missing: no cells).
+ * Reads a results file (missing: no cells). A path ending in `.gz` is gunzipped first,
+ * so published sweeps can be stored compressed (docs/results/tiny/results.jsonl.gz).
  *
  * @example
  * ```ts
@@ -125,7 +126,10 @@ export function parseResults(text: string, name = "results"): EvalCell[] {
  */
 export async function readResults(path: string): Promise<EvalCell[]> {
   try {
-    return parseResults(await Deno.readTextFile(path), path);
+    if (!path.endsWith(".gz")) return parseResults(await Deno.readTextFile(path), path);
+    const gzipped = new Blob([await Deno.readFile(path)]).stream();
+    const text = await new Response(gzipped.pipeThrough(new DecompressionStream("gzip"))).text();
+    return parseResults(text, path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;

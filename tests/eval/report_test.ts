@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { reportMarkdown, timeSplit, writeReport } from "../../src/eval/report.ts";
-import { type EvalCell, parseResults } from "../../src/eval/results.ts";
+import { type EvalCell, parseResults, readResults } from "../../src/eval/results.ts";
 import { cellStats, summaryTable } from "../../src/eval/summary.ts";
 
 const TIMINGS = {
@@ -62,6 +62,20 @@ Deno.test("parseResults drops a last line cut short and names a bad line", () =>
   assert.equal(parseResults(text + '{"task":"a","sam').length, 3);
   assert.throws(() => parseResults(text + "not json\n" + text, "r.jsonl"), /r\.jsonl, line 4/);
   assert.throws(() => parseResults('{"task":1}\n', "r.jsonl"), /line 1: not an evaluation cell/);
+});
+
+Deno.test("readResults reads a gzipped results file as the plain one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = cells().map((c) => JSON.stringify(c) + "\n").join("");
+    const gzipped = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+    await Deno.writeFile(`${dir}/r.jsonl.gz`, new Uint8Array(await new Response(gzipped).arrayBuffer()));
+    await Deno.writeTextFile(`${dir}/r.jsonl`, text);
+    assert.deepEqual(await readResults(`${dir}/r.jsonl.gz`), await readResults(`${dir}/r.jsonl`));
+    assert.equal((await readResults(`${dir}/r.jsonl.gz`)).length, cells().length);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("averages over tasks weigh each task alike; the summary table lists every press and ratio", () => {
