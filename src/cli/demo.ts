@@ -13,9 +13,9 @@
 import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
 import { generateSample, scoreAnswer, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
-import { type Profile, readProfile, uniformProfile } from "../lukv/profile.ts";
+import { type Profile, readProfile } from "../lukv/profile.ts";
 import type { GenerationStats } from "../model/generate.ts";
-import { loadModel, type Model } from "../model/model.ts";
+import { loadModel } from "../model/model.ts";
 import { runCli, UsageError } from "./run.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
@@ -25,20 +25,14 @@ const USAGE = `usage: deno task demo [--task ${
   TASK_NAMES.join("|")
 }] [--seed S] [--ratio R] [--device cpu|cuda|auto]`;
 
-/** The shipped LU-KV profile for SnapKV scores, or a uniform stand-in (said aloud) before one is shipped. */
-async function demoProfile(model: Model): Promise<{ profile: Profile; note: string }> {
-  try {
-    const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-snapkv.json`));
-    return {
-      profile,
-      note: `profile models/tiny/lukv-snapkv.json (${profile.calibration.pairs} calibration pairs)`,
-    };
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    const { layers, kvHeads } = model.config;
-    const profile = uniformProfile({ id: "models/tiny", layers, kvHeads }, { name: "snapkv", params: {} });
-    return { profile, note: "UNIFORM stand-in profile: models/tiny has not been profiled yet" };
-  }
+/** The shipped LU-KV profile for SnapKV scores (made by `deno task profile`; see models/tiny/README.md). */
+async function demoProfile(): Promise<{ profile: Profile; note: string }> {
+  const path = `${MODEL_DIR}lukv-snapkv.json`;
+  const profile = readProfile(await Deno.readTextFile(path));
+  return {
+    profile,
+    note: `profile models/tiny/lukv-snapkv.json (${profile.calibration.pairs} calibration pairs)`,
+  };
 }
 
 function kib(bytes: number): string {
@@ -81,7 +75,7 @@ async function main(args: string[]): Promise<void> {
   console.log(`question:${sample.question.replace(/^\n/, " ")}`);
   console.log(`expected: ${sample.answers.join(", ")}\n`);
 
-  const { profile, note } = await demoProfile(model);
+  const { profile, note } = await demoProfile();
   const runs = [
     { label: "full cache", options: {} },
     { label: `lukv at ${ratio}`, options: { press: "lukv", compressionRatio: ratio, profile } },

@@ -1,0 +1,24 @@
+// The LU-KV profiles shipped in models/tiny fit the model shipped beside them (its shape and
+// name) and their kvpress .npy twins hold the same table. A profile records no weights hash:
+// after retraining, rerun `deno task profile` (tools/train/README.md, last step).
+import assert from "node:assert/strict";
+import { loadConfig } from "../../src/model/config.ts";
+import { readProfile } from "../../src/lukv/profile.ts";
+import { readBudgetNpy } from "../../src/lukv/table_npy.ts";
+import { checkProfileShape } from "../../src/press/allocators/lukv.ts";
+
+const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
+
+for (const scorer of ["snapkv", "expected-attention"]) {
+  Deno.test(`models/tiny/lukv-${scorer}.json fits the shipped model and equals its .npy twin`, async () => {
+    const config = await loadConfig(MODEL_DIR);
+    const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-${scorer}.json`));
+    assert.equal(profile.scorer.name, scorer);
+    assert.equal(profile.model.id, "models/tiny");
+    checkProfileShape(profile, config);
+    const npy = readBudgetNpy(await Deno.readFile(`${MODEL_DIR}lukv-${scorer}.npy`));
+    assert.deepEqual([npy.layers, npy.heads], [profile.budgets.layers, profile.budgets.heads]);
+    assert.deepEqual(npy.prune, profile.budgets.prune);
+    assert.equal(profile.model.queryHeads ?? config.heads, config.heads);
+  });
+}
