@@ -41,7 +41,7 @@ function kib(bytes: number): string {
 
 function statsLine(s: GenerationStats): string {
   return `prefill ${s.prefillMs.toFixed(0)} ms, decode ${s.decodeTokensPerSecond.toFixed(1)} tokens/s, ` +
-    `KV ${kib(s.kvBytes)} of ${kib(s.kvBytesFull)} full`;
+    `KV ${kib(s.kvBytes)} allocated (a dense cache of the same tokens: ${kib(s.kvBytesFull)})`;
 }
 
 async function main(args: string[]): Promise<void> {
