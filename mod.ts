@@ -145,6 +145,7 @@ export { AttentionProbe } from "./src/eval/attention_probe.ts";
 export { type EvalItem, type EvalSample, fixedItems, taskItems } from "./src/eval/items.ts";
 export { attentionError, klDivergence } from "./src/eval/metrics.ts";
 export { runEvalInWorkers, type WorkerOptions } from "./src/eval/parallel.ts";
+export { type PairedComparison, pairedComparison, signTestPValue } from "./src/eval/paired.ts";
 export {
   DEFAULT_PRESSES,
   type EvalPress,

@@ -1,6 +1,7 @@
 /** The evaluation report: a README.md of Markdown tables and headline numbers, and its SVG charts, from result cells. */
 
 import { accuracyByTaskSvg, type ChartMetric, metricSvg } from "./charts/eval_charts.ts";
+import { pairedComparison } from "./paired.ts";
 import type { EvalCell } from "./results.ts";
 import { axes, type CellStats, cellStats } from "./summary.ts";
 
@@ -131,38 +132,67 @@ function headline(average: readonly CellStats[], ratios: readonly number[]): str
   return lines;
 }
 
-/** lukv-<scorer> against the presses with the same scorer, accuracy per ratio. */
-function sameScorerTables(average: readonly CellStats[], ratios: readonly number[]): string[] {
-  const out: string[] = [];
+/** Each lukv-<scorer> press with the other presses that rank tokens by the same scorer. */
+function sameScorerGroups(
+  average: readonly CellStats[],
+): { lukv: string; scorer: string; peers: string[] }[] {
   const presses = [...new Set(average.map((s) => s.press))];
-  for (const lukv of presses.filter((p) => p.startsWith("lukv"))) {
+  return presses.filter((p) => p.startsWith("lukv")).map((lukv) => {
     const scorer = average.find((s) => s.press === lukv)!.scorer;
     const peers = presses.filter((p) =>
       !p.startsWith("lukv") && average.find((s) => s.press === p)?.scorer === scorer
     );
-    if (peers.length === 0) continue;
-    out.push(
-      `**${lukv}** vs the ${scorer}-scored presses (accuracy %, mean over tasks; Δ = ${lukv} minus the best of them):\n`,
-      table(
-        ["ratio", lukv, ...peers, "Δ"],
-        ratios.map((ratio) => {
-          const acc = (p: string) => average.find((s) => s.press === p && s.ratio === ratio)?.accuracy;
-          const mine = acc(lukv), others = peers.map(acc);
-          const best = Math.max(...others.filter((a): a is number => a !== undefined));
-          return [
-            ratioHeader(ratio),
-            mine === undefined ? "–" : percent(mine),
-            ...others.map((a) => (a === undefined ? "–" : percent(a))),
-            mine === undefined || !Number.isFinite(best)
-              ? "–"
-              : `${mine >= best ? "+" : ""}${(100 * (mine - best)).toFixed(1)}`,
-          ];
+    return { lukv, scorer, peers };
+  }).filter((group) => group.peers.length > 0);
+}
+
+/** lukv-<scorer> against the presses with the same scorer, accuracy per ratio. */
+function sameScorerTables(average: readonly CellStats[], ratios: readonly number[]): string[] {
+  return sameScorerGroups(average).flatMap(({ lukv, scorer, peers }) => [
+    `**${lukv}** vs the ${scorer}-scored presses (accuracy %, mean over tasks; Δ = ${lukv} minus the best of them):\n`,
+    table(
+      ["ratio", lukv, ...peers, "Δ"],
+      ratios.map((ratio) => {
+        const acc = (p: string) => average.find((s) => s.press === p && s.ratio === ratio)?.accuracy;
+        const mine = acc(lukv), others = peers.map(acc);
+        const best = Math.max(...others.filter((a): a is number => a !== undefined));
+        return [
+          ratioHeader(ratio),
+          mine === undefined ? "–" : percent(mine),
+          ...others.map((a) => (a === undefined ? "–" : percent(a))),
+          mine === undefined || !Number.isFinite(best)
+            ? "–"
+            : `${mine >= best ? "+" : ""}${(100 * (mine - best)).toFixed(1)}`,
+        ];
+      }),
+    ),
+    "",
+  ]);
+}
+
+/** lukv-<scorer> against each same-scorer press on the same samples: wins, losses, sign-test p. */
+function pairedTables(
+  cells: readonly EvalCell[],
+  average: readonly CellStats[],
+  ratios: readonly number[],
+): string[] {
+  return sameScorerGroups(average).flatMap(({ lukv, peers }) => [
+    `**${lukv}**: samples it answers and the other press does not (+), the reverse (−), and the ` +
+    "two-sided p-value of that split (exact sign test, all tasks pooled):\n",
+    table(
+      ["ratio", ...peers.map((p) => `vs ${p}`)],
+      ratios.map((ratio) => [
+        ratioHeader(ratio),
+        ...peers.map((peer) => {
+          const { wins, losses, pairs, pValue } = pairedComparison(cells, lukv, peer, ratio);
+          return pairs === 0
+            ? "–"
+            : `+${wins} / −${losses} (p ${pValue < 0.001 ? "< 0.001" : pValue.toFixed(3)})`;
         }),
-      ),
-      "",
-    );
-  }
-  return out;
+      ]),
+    ),
+    "",
+  ]);
 }
 
 /** Per press: mean compression ms, question ms, decode tokens/s. */
@@ -232,6 +262,17 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "![accuracy vs ratio, mean over tasks](accuracy.svg)",
     "",
     ...sameScorerTables(average, ratios),
+    ...(sameScorerGroups(average).length > 0
+      ? [
+        "## Paired comparison on the same samples",
+        "",
+        "Every press answers the same prefilled samples, so where two presses disagree the sample says " +
+        "which one kept what mattered; accuracy differences of a few points on 100 samples per task are " +
+        "judged by these splits, not by the means.",
+        "",
+        ...pairedTables(cells, average, ratios),
+      ]
+      : []),
     "## Accuracy per task (%)",
     "",
     table(

@@ -95,7 +95,7 @@ Deno.test("averages over tasks weigh each task alike; the summary table lists ev
   assert.match(table.find((l) => l.startsWith("snapkv") && /\s0\.5\s/.test(l))!, /62\.5%/);
 });
 
-Deno.test("the report has the headline, full-cache row, per-press means, same-scorer table and time split", () => {
+Deno.test("the report has the headline, full-cache row, per-press means, same-scorer and paired tables, time split", () => {
   const markdown = reportMarkdown(cells(), { title: "Test run", notes: "Command: `deno task eval ...`" });
   assert.match(markdown, /^# Test run\n\nCommand: `deno task eval \.\.\.`\n/);
   assert.match(markdown, /2 tasks \(a, b\), 6 samples in all \(evaluation split, seed 0\)/);
@@ -110,6 +110,10 @@ Deno.test("the report has the headline, full-cache row, per-press means, same-sc
     markdown,
     /\| ratio \| lukv-snapkv \| snapkv \| adakv \| Δ \|\n.*\n\| 50% \| 100\.0 \| 62\.5 \| 50\.0 \| \+37\.5 \|/,
   );
+  // Paired: at 50% lukv answers all 6, snapkv misses a1 and b3, adakv all of b; at 90% lukv
+  // answers a0 and b0 only, which snapkv answers too, and snapkv adds b1 and b2.
+  assert.match(markdown, /\| 50% \| \+2 \/ −0 \(p 0\.500\) \| \+4 \/ −0 \(p 0\.125\) \|/);
+  assert.match(markdown, /\| 90% \| \+0 \/ −2 \(p 0\.500\) \|/);
   assert.match(markdown, /\| b \| streamingllm \| 0\.0 \| 0\.0 \| 0\.0 \|/);
   assert.match(markdown, /\| snapkv \| 0\.00 MiB \(50\.0%\) \|/);
   for (const chart of ["accuracy", "accuracy_tasks", "kl", "attention_error", "kv_bytes"]) {
