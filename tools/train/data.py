@@ -4,9 +4,15 @@ Every sequence is (ids, lm, copy, src), all over the positions, where position i
 predicting `ids[i]` from the tokens before it. `lm` (0/1) marks natural text (next-token loss),
 `copy` (0/1) marks what must be retrieved from earlier in the context: the second copy of an
 induction span, a task's target. The training loss averages each channel on its own, so the few
-answer tokens of a 2048-token task sample are not drowned by its 2000 tokens of filler. `src[i]`
-is, where known, the earlier position that holds the token `ids[i]` is copied from (else -1): the
-attention target of the retrieval heads (see train.py).
+answer tokens of a 2048-token task sample are not drowned by its 2000 tokens of filler.
+
+`src` [3, T] holds attention targets (-1: none) for the supervised heads of train.py:
+- COPY: for the token `ids[i]`, the earlier position it is copied from (the first copy of a span,
+  a needle's digit, the rest of a variable's name in its assignment);
+- CHAIN: COPY, plus for the first token of each variable-tracking answer name the "." that ends
+  the name's assignment ("VAR OOL = XUP." is found from "XUP" before it; see answer_sources);
+- STATEMENT: indexed by query position: at the "." ending "VAR {name} = ...", the name's first
+  token, so that the "." carries the name for a CHAIN head to fetch.
 """
 
 import json
@@ -23,6 +29,11 @@ TASKS = ["needle", "multikey", "multivalue", "multiquery", "variable-tracking", 
 # Room left after a generated prompt for its target (" " + answers + ".") and EOS: the longest
 # target, multivalue's four 6-digit numbers, is 33 tokens.
 TARGET_ROOM = 40
+COPY, CHAIN, STATEMENT = 0, 1, 2
+
+
+def no_sources(length: int) -> torch.Tensor:
+    return torch.full((3, length), -1)
 
 
 def natural_text(bpe: ByteBpe, cache_dir: Path) -> torch.Tensor:
@@ -42,7 +53,7 @@ def text_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int, leng
     ids = torch.cat([torch.tensor([bos]), stream[start:start + length - 1]])
     lm = torch.ones(length)
     lm[0] = 0
-    return ids, lm, torch.zeros(length), torch.full((length,), -1)
+    return ids, lm, torch.zeros(length), no_sources(length)
 
 
 def repeat_sequence(rng: np.random.Generator, bos: int, length: int, vocab: int):
@@ -56,7 +67,8 @@ def repeat_sequence(rng: np.random.Generator, bos: int, length: int, vocab: int)
     ids = torch.cat([torch.tensor([bos]), span.repeat((length - 1) // span_len + 1)[: length - 1]])
     copy = torch.zeros(length)
     copy[span_len + 2:] = 1
-    src = torch.where(copy > 0, torch.arange(length) - span_len, torch.tensor(-1))
+    src = no_sources(length)
+    src[COPY] = src[CHAIN] = torch.where(copy > 0, torch.arange(length) - span_len, torch.tensor(-1))
     return ids, torch.zeros(length), copy, src
 
 
@@ -108,7 +120,10 @@ def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int,
                 s[0] = -1
                 src.append(s)
             pos += span_len
-    return torch.cat(ids), torch.cat(lm), torch.cat(copy), torch.cat(src)
+    copy_src = torch.cat(src)
+    src = no_sources(len(copy_src))
+    src[COPY] = src[CHAIN] = copy_src
+    return torch.cat(ids), torch.cat(lm), torch.cat(copy), src
 
 
 def generate_tasks(task: str, length: int, count: int, seed: int, split: str = "train") -> list[dict]:
@@ -136,18 +151,37 @@ def find_run(haystack: list[int], run: list[int], start: int = 0, followed_by: i
     raise ValueError("run not found")
 
 
+def assignments(bpe: ByteBpe, prompt: list[int]) -> dict[int, int]:
+    """The "VAR {name} = {value}." statements of a prompt: position of the name's first token ->
+    position of the "." that ends the statement."""
+    var_ids = {bpe.vocab["VAR"], bpe.vocab["ĠVAR"]}
+    equals = bpe.vocab["Ġ="]
+    found = {}
+    for i, token in enumerate(prompt[:-1]):
+        if token in var_ids:
+            eq = next(j for j in range(i + 2, len(prompt)) if prompt[j] == equals)
+            end = next(j for j in range(eq + 1, len(prompt)) if bpe.id_to_token[prompt[j]].startswith("."))
+            found[i + 1] = end
+    return found
+
+
 def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dict) -> torch.Tensor:
-    """src for a task sample's target: each digit of a numeric answer comes from that digit in the
-    number's needle; each token of a variable name (variable-tracking) but the first from the name
-    in its own assignment "VAR {name} = ...". Other answers (common and frequent words) have no
-    single source."""
-    src = torch.full((len(ids),), -1)
+    """src [3, T] of a task sample (see the module doc). Numeric answers: each digit comes from
+    that digit in the number's needle. Variable names: the name's other tokens come from its
+    assignment; its first token is found through the assignment's "." (CHAIN), which the query
+    can match by what both have just before them: the value's last digits (" ... value 878085
+    are" / "VAR XUP = 878085.") or the previous name (" XUP," / "VAR OOL = XUP."). Common and
+    frequent words have no single source."""
+    src = no_sources(len(ids))
     numeric = all(a.isdigit() for a in sample["answers"])
     names = all(a.isalpha() and a.isupper() for a in sample["answers"])
     if not (numeric or names):
         return src
     seq, prompt = ids.tolist(), ids[:prompt_len].tolist()
     equals = bpe.vocab["Ġ="]
+    statements = assignments(bpe, prompt) if names else {}
+    for name_at, end in statements.items():
+        src[STATEMENT, end] = name_at
     at_target = prompt_len
     for answer in sample["answers"]:
         run = bpe.encode(" " + answer, add_bos=False)
@@ -155,11 +189,13 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
             run = run[1:]  # " 482913" is "Ġ" then the digits; the space is a template token
         at_target = find_run(seq, run, at_target)
         at_prompt = find_run(prompt, run, 0, equals if names else None)
-        src[at_target:at_target + len(run)] = torch.arange(at_prompt, at_prompt + len(run))
+        src[COPY, at_target:at_target + len(run)] = torch.arange(at_prompt, at_prompt + len(run))
+        src[CHAIN, at_target:at_target + len(run)] = src[COPY, at_target:at_target + len(run)]
         if names:
-            # A name's first token cannot be found by matching its assignment (what identifies
-            # it, the value, comes after it); only the rest of the name is a plain copy.
-            src[at_target] = -1
+            # What identifies a name's assignment, its value, comes after the name, so its first
+            # token is no plain copy: COPY leaves it out, CHAIN points at the assignment's ".".
+            src[COPY, at_target] = -1
+            src[CHAIN, at_target] = statements[at_prompt]
         at_target += len(run)
     return src
 
@@ -168,7 +204,7 @@ def task_pool(bpe: ByteBpe, cache_dir: Path, task: str, length: int, count: int,
               split: str = "train") -> list[tuple[torch.Tensor, int, dict]]:
     """`count` encoded samples of prompts up to `length - TARGET_ROOM` tokens, generated once and
     cached on disk: [(ids, prompt_len, sample)]."""
-    path = cache_dir / f"tasks_{split}_{task}_{length}_{count}_{seed}.pt"
+    path = cache_dir / f"tasks3_{split}_{task}_{length}_{count}_{seed}.pt"  # 3: src has 3 rows
     if path.exists():
         return torch.load(path)
     samples = generate_tasks(task, length - TARGET_ROOM, count, seed, split)
@@ -193,14 +229,14 @@ def task_sequence(pool, index: int):
 
 
 def collate(sequences, pad: int):
-    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy, src: [B, T]."""
+    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy [B, T], src [B, 3, T]."""
     t = max(len(s[0]) for s in sequences)
     ids = torch.full((len(sequences), t), pad, dtype=torch.long)
     lm, copy = torch.zeros(len(sequences), t), torch.zeros(len(sequences), t)
-    src = torch.full((len(sequences), t), -1, dtype=torch.long)
+    src = torch.full((len(sequences), 3, t), -1, dtype=torch.long)
     for b, (i, l, c, s) in enumerate(sequences):
         ids[b, :len(i)] = i
         lm[b, :len(l)] = l
         copy[b, :len(c)] = c
-        src[b, :len(s)] = s
+        src[b, :, :s.shape[1]] = s
     return ids, lm, copy, src

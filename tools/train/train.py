@@ -9,6 +9,7 @@ Data of step s is drawn from a generator seeded with (seed, s), so a resumed run
 run, and the same command with the same seed reproduces the same weights on the same machine.
 
   /usr/bin/python3 tools/train/train.py --run NAME [--seed 0] [--preset cpu|gpu] [--export]
+  /usr/bin/python3 tools/train/train.py --run NAME --preset cpu-finetune --from BASE_RUN [--export]
 """
 
 import argparse
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import (TASKS, collate, induction_sequence, natural_text, repeat_sequence,  # noqa: E402
+from data import (CHAIN, COPY, STATEMENT, TASKS, collate, induction_sequence, natural_text, repeat_sequence,  # noqa: E402
                   task_pool, task_sequence, text_sequence)
 from model import TinyConfig, TinyLlama, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe, write_json, write_tokenizer  # noqa: E402
@@ -37,12 +38,28 @@ MODEL_DIR = ROOT / "models" / "tiny"
 # Presets and curriculum
 # ---------------------------------------------------------------------------------------
 
+# Attention supervision, on a few heads only (the others learn freely). `local`: heads of the first
+# layer that attend a fixed number of tokens back, the n-gram context a retrieval query or key is
+# matched by. `heads`: heads that attend to the targets of one row of data.py's `src`, and whose own
+# output must predict the token found there. Without it, 300 steps of induction data formed no
+# content-matching head on 2 cores (the copy loss stayed at chance); with attention targets only, the
+# heads found the needle (95% of their attention) by step 450 but the copy lagged behind; with both,
+# the needle was answered at step 400.
+# - COPY: layer 1 and layer 2 head 4 attend to where a copied token sits (induction spans, needle
+#   digits, the rest of a name). The `cpu` preset, which made run `final`.
+COPY_SUPERVISION = {"local": {(0, 0): 1, (0, 1): 2, (0, 2): 3}, "heads": {(1, 4): COPY, (2, 4): COPY}}
+# - CHAIN adds the second hop of variable tracking: layer 1 head 0 carries each "VAR name = value."
+#   statement's name to its "." (STATEMENT), and layer 2 head 4 fetches it from there by the previous
+#   name, which sits just before the "." (CHAIN); a fourth local head reaches 4 tokens back (a
+#   needle's key is 3 tokens before its first digit, 4 before its second).
+CHAIN_SUPERVISION = {"local": {(0, 0): 1, (0, 1): 2, (0, 2): 3, (0, 3): 4},
+                     "heads": {(1, 4): COPY, (2, 4): CHAIN, (1, 0): STATEMENT}}
+
 # Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
-# every phase. Steps were sized for ~90 minutes on 2 cores.
+# every phase. Steps were sized for ~70 minutes on 2 cores.
 CPU_PHASES = [
-    # Induction heads first, on short contexts where steps are cheap: sequences of a random span
-    # written over and over (copy loss after the first copy), spans hidden in text, natural text.
-    # In-text spans alone formed no induction head in 300 steps; repeats form one in ~200.
+    # Induction first, on short contexts where steps are cheap: a random span written over and
+    # over (copy loss after the first copy), spans hidden in text, natural text.
     {"length": 128, "batch": 16, "steps": 300, "mix": {"repeat": 0.3, "induction": 0.3, "text": 0.4}},
     # Then the tasks, with induction spans hidden in text (half of them digit strings, whose copy
     # needs a longer matched prefix, as numbers do), while the context doubles phase by phase.
@@ -51,29 +68,32 @@ CPU_PHASES = [
     {"length": 1024, "batch": 2, "steps": 200, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
     {"length": 2048, "batch": 1, "steps": 150, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
 ]
+# The fine-tune of a finished `cpu` run (`--preset cpu-finetune --from RUN`, ~32 minutes): the
+# CHAIN supervision on a model whose retrieval heads already work, at the lengths where the tasks
+# are learned, with more of the longest context, at half the peak rate.
+CPU_FINETUNE_PHASES = [
+    {"length": 512, "batch": 4, "steps": 150, "mix": {"tasks": 0.6, "induction": 0.25, "text": 0.15}},
+    {"length": 1024, "batch": 2, "steps": 150, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
+    {"length": 2048, "batch": 1, "steps": 100, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
+]
 PRESETS = {
-    "cpu": {"config": TinyConfig(), "phases": CPU_PHASES, "lr": 2e-3, "dtype": "float32"},
-    # A GPU affords a wider, deeper model and 4x the data; bf16 keeps it under 16 MB.
+    "cpu": {"config": TinyConfig(), "phases": CPU_PHASES, "lr": 2e-3, "dtype": "float32",
+            "supervision": COPY_SUPERVISION},
+    "cpu-finetune": {"config": TinyConfig(), "phases": CPU_FINETUNE_PHASES, "lr": 1e-3, "dtype": "float32",
+                     "supervision": CHAIN_SUPERVISION},
+    # A GPU affords a wider, deeper model and 4x the data; bf16 keeps it under 16 MB. (Not yet run.)
     "gpu": {
         "config": TinyConfig(hidden_size=320, intermediate_size=864, num_hidden_layers=6,
                              num_attention_heads=10, num_key_value_heads=2),
         "phases": [{**p, "batch": p["batch"] * 4, "steps": p["steps"] * 2} for p in CPU_PHASES],
         "lr": 1.5e-3,
         "dtype": "bfloat16",
+        "supervision": CHAIN_SUPERVISION,
     },
 }
 # Which tasks a task sequence is drawn from: the three with accuracy targets weigh most.
 TASK_WEIGHTS = {"needle": 0.2, "multikey": 0.2, "variable-tracking": 0.2, "multivalue": 0.12,
                 "multiquery": 0.12, "common-words": 0.08, "frequent-words": 0.08}
-# Attention supervision, on a few heads only (the others learn freely): three local heads in the
-# first layer attend 1, 2 and 3 tokens back (the n-gram context a retrieval key or query needs), and
-# one head in each of layers 1 and 2 attends to the position a copied token comes from (`src`: the
-# earlier copy of an induction span, a needle's digits, a variable's assignment), and its output
-# alone must predict that token. Without it, 300 steps of induction data formed no
-# content-matching head on 2 cores (the copy loss stayed at chance); with attention targets only,
-# the heads found the needle (95% of their attention) by step 450 but the copy lagged behind.
-LOCAL_HEADS = {(0, 0): 1, (0, 1): 2, (0, 2): 3}
-RETRIEVAL_HEADS = [(1, 4), (2, 4)]
 ATTN_WEIGHT = 0.5
 POOL_SEED, HELDOUT_SEED = 1, 1_000_003  # train-split generator seeds: training pools, held-out checks
 WARMUP, DECAY_SHARE, FINAL_LR_SHARE = 100, 0.15, 0.1
@@ -151,12 +171,13 @@ class Data:
 # ---------------------------------------------------------------------------------------
 
 
-def losses(model, ids, lm, copy, src):
+def losses(model, ids, lm, copy, src, supervision):
     """Mean next-token loss over the `lm` positions and over the `copy` positions, separately, and
     the attention-supervision loss: -log of the attention a supervised head pays to its target
-    (LOCAL_HEADS: the token `offset` back; RETRIEVAL_HEADS: `src`, where the copied token sits)."""
-    heads = list(LOCAL_HEADS) + RETRIEVAL_HEADS
-    logits, maps = model(ids[:, :-1], heads)
+    (`local`: the token `offset` back; `heads`: its row of `src`) plus the cross-entropy of
+    the token found there, read off the head's own output."""
+    local, supervised = supervision["local"], supervision["heads"]
+    logits, maps = model(ids[:, :-1], list(local) + list(supervised))
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
     ce = ce.view(ids.shape[0], -1)
     lm, copy = lm[:, 1:], copy[:, 1:]
@@ -165,22 +186,26 @@ def losses(model, ids, lm, copy, src):
     b, t = ids.shape[0], ids.shape[1] - 1
     queries = torch.arange(t, device=ids.device)
     attn_losses = []
-    for (layer, head), offset in LOCAL_HEADS.items():
+    for (layer, head), offset in local.items():
         p = maps[(layer, head)][0][:, offset:]  # queries that have a token `offset` back
         target = p.gather(2, (queries[offset:] - offset).expand(b, -1)[..., None])
         attn_losses.append(-(target + 1e-6).log().mean())
-    target_pos = src[:, 1:]  # the query at position i - 1 predicts ids[i]
-    valid = target_pos >= 0
-    for key in RETRIEVAL_HEADS:
+    for key, row in supervised.items():
+        if row == STATEMENT:  # indexed by query position; the label is the token at the target
+            target = src[:, row, :-1]
+            label = ids.gather(1, target.clamp(min=0))
+        else:  # the query at position i - 1 predicts ids[i], found at src[i]
+            target, label = src[:, row, 1:], ids[:, 1:]
+        valid = target >= 0
         if not valid.any():
             continue
         probs, out = maps[key]
-        p = probs.gather(2, target_pos.clamp(min=0)[..., None])[..., 0]
+        p = probs.gather(2, target.clamp(min=0)[..., None])[..., 0]
         attn_losses.append(-((p + 1e-6).log() * valid).sum() / valid.sum())
         # The head's own output, read through the final norm and the unembedding, must already
-        # name the copied token: this trains its OV circuit to copy as fast as its QK to find.
+        # name the token: this trains its OV circuit to copy as fast as its QK learns to find.
         head_logits = model.model.norm(out[valid]) @ model.model.embed_tokens.weight.T
-        attn_losses.append(F.cross_entropy(head_logits, ids[:, 1:][valid]))
+        attn_losses.append(F.cross_entropy(head_logits, label[valid]))
     attn_loss = sum(attn_losses) / len(attn_losses)
     return lm_loss, copy_loss, attn_loss
 
@@ -276,6 +301,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--smoke", action="store_true", help="3 steps per phase: checks the whole pipeline")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--from", dest="init", default=None,
+                        help="start from the weights of runs/INIT/ckpt.pt (with --preset cpu-finetune)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -310,6 +337,9 @@ def main() -> None:
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
     else:
+        if args.init is not None:
+            model.load_state_dict(torch.load(HERE / "runs" / args.init / "ckpt.pt", map_location=device)["model"])
+            print(f"starting from the weights of run {args.init}", flush=True)
         params = sum(p.numel() for p in model.parameters())
         print(f"preset {preset_name} on {device}, {params:,} parameters, config {asdict(cfg)}", flush=True)
         print(f"phases {phases}", flush=True)
@@ -326,7 +356,7 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, preset["lr"])
         ids, lm, copy, src = (t.to(device) for t in data.batch(args.seed, step, phase))
-        lm_loss, copy_loss, attn_loss = losses(model, ids, lm, copy, src)
+        lm_loss, copy_loss, attn_loss = losses(model, ids, lm, copy, src, preset["supervision"])
         opt.zero_grad(set_to_none=True)
         (lm_loss + copy_loss + ATTN_WEIGHT * attn_loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
