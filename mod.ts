@@ -115,7 +115,7 @@ export {
   type SplitPrompt,
 } from "./src/model/generate.ts";
 export { type GenerationConfig, loadGenerationConfig } from "./src/model/generation_config.ts";
-export { loadModel, type LoadOptions, Model } from "./src/model/model.ts";
+export { loadModel, type LoadOptions, Model, scoringShapeOf } from "./src/model/model.ts";
 export { sampleToken, type SamplingOptions, seededRandom } from "./src/model/sampling.ts";
 export {
   Checkpoint,

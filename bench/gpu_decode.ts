@@ -9,8 +9,8 @@ import type { Tensor } from "../src/backend/tensor.ts";
 import type { KvCache } from "../src/cache/kv_cache.ts";
 import { uniformProfile } from "../src/lukv/profile.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import { scoringShapeOf } from "../src/model/model.ts";
 import { type RandomLlama, randomLlama } from "../src/model/random_model.ts";
-import { inverseFrequencies } from "../src/model/rope.ts";
 import { CompressingCache } from "../src/press/compressing_cache.ts";
 import { makePress } from "../src/press/presets.ts";
 
@@ -208,18 +208,12 @@ export function benchDecode(
     const cache = model.newCache(context + decodeTokens + 2);
     return { prefill: cache, decode: () => cache };
   });
-  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
+  const { layers, kvHeads } = config;
   const profile = uniformProfile({ id: "random-llama", layers, kvHeads }, { name: "snapkv", params: {} });
   const lukv = run(`lukv@${ratio}`, () => {
     const timer = new TimedCompressingCache(
       dev,
-      {
-        layers,
-        heads,
-        kvHeads,
-        headDim,
-        inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-      },
+      scoringShapeOf(config),
       makePress("lukv", { profile }),
       ratio,
       context,

@@ -14,7 +14,6 @@ import type { DeviceRequest } from "../src/backend/device.ts";
 import type { KvCache } from "../src/cache/kv_cache.ts";
 import { uniformProfile } from "../src/lukv/profile.ts";
 import { loadModel } from "../src/model/model.ts";
-import { inverseFrequencies } from "../src/model/rope.ts";
 import { CompressingCache } from "../src/press/compressing_cache.ts";
 import { makePress } from "../src/press/presets.ts";
 import { writeSyntheticModel } from "./synthetic_model.ts";
@@ -37,7 +36,7 @@ const model = await loadModel(dir, {
 await Deno.remove(dir, { recursive: true });
 console.error(`device: ${model.device.selection}`);
 
-const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = model.config;
+const { layers, kvHeads } = model.config;
 const prompt = Int32Array.from({ length: PROMPT }, (_, i) => (i * 7919) % shape.vocab);
 const profile = uniformProfile({ id: "bench", layers, kvHeads }, { name: "snapkv", params: {} });
 
@@ -45,13 +44,7 @@ const full = model.newCache(PROMPT + 1);
 model.forward.run(prompt, full).close();
 const prefill = new CompressingCache(
   model.device,
-  {
-    layers,
-    heads,
-    kvHeads,
-    headDim,
-    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-  },
+  model.scoringShape,
   makePress("lukv", { profile }),
   0.8,
   PROMPT,

@@ -21,6 +21,27 @@ export interface LoadOptions {
 }
 
 /**
+ * The extents scorers and presses need, from a model's config: layers, query and KV
+ * heads, head dimension and the RoPE inverse frequencies. For code that holds a config
+ * but no {@linkcode Model} (random models, benchmarks); a model has it as `scoringShape`.
+ *
+ * @example
+ * ```ts
+ * const shape = scoringShapeOf(config); // { layers, heads, kvHeads, headDim, inverseFrequencies }
+ * ```
+ */
+export function scoringShapeOf(config: ModelConfig): ScoringShape {
+  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
+  return {
+    layers,
+    heads,
+    kvHeads,
+    headDim,
+    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
+  };
+}
+
+/**
  * A model ready to run. Close it (or `using`) to free its device memory.
  *
  * @example
@@ -143,14 +164,7 @@ export class Model implements Disposable {
    * and the RoPE inverse frequencies (Expected Attention rotates query statistics).
    */
   get scoringShape(): ScoringShape {
-    const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = this.config;
-    return {
-      layers,
-      heads,
-      kvHeads,
-      headDim,
-      inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-    };
+    return scoringShapeOf(this.config);
   }
 
   /** Refuses empty prompts, prompts beyond the context and unknown ids, naming the problem. */

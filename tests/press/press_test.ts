@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import type { Tensor } from "../../src/backend/tensor.ts";
 import { DenseKvCache } from "../../src/cache/dense.ts";
 import { loadModel, type Model } from "../../src/model/model.ts";
-import { inverseFrequencies } from "../../src/model/rope.ts";
 import { CompressingCache } from "../../src/press/compressing_cache.ts";
 import { makePress, PRESS_NAMES } from "../../src/press/presets.ts";
 import type { LayerState } from "../../src/press/scorers/scorer.ts";
@@ -23,17 +22,6 @@ const PROTECTIONS = { sink: 2, window: 4 };
 
 function promptOf(length: number): Int32Array {
   return Int32Array.from({ length }, (_, i) => i === 0 ? 285 : 32 + ((i * 37) % 220));
-}
-
-function shapeOf(model: Model) {
-  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = model.config;
-  return {
-    layers,
-    heads,
-    kvHeads,
-    headDim,
-    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-  };
 }
 
 /** A dense cache that keeps host copies of every layer's queries, before RoPE and after. */
@@ -109,7 +97,7 @@ function referenceState(
     headDim: d,
     keys: dense(keys),
     values: dense(values),
-    inverseFrequencies: shapeOf(model).inverseFrequencies,
+    inverseFrequencies: model.scoringShape.inverseFrequencies,
     windowAttention: window,
     windowQueries,
     allAttention: all,
@@ -126,7 +114,7 @@ deviceTest("ratio 0 through the ragged path gives the dense cache's logits", asy
     const want = (await model.logits(whole)).subarray(60 * model.config.vocabSize);
     using prefill = new CompressingCache(
       model.device,
-      shapeOf(model),
+      model.scoringShape,
       makePress("snapkv", PROTECTIONS),
       0,
       60,
@@ -156,7 +144,7 @@ Deno.test("every press x ratio x GQA: counts as allocated, protections kept, tot
       );
       for (const ratio of [0.2, 0.5, 0.8]) {
         const where = `${name} ${pressName} @${ratio}`;
-        using prefill = new CompressingCache(model.device, shapeOf(model), press, ratio, length);
+        using prefill = new CompressingCache(model.device, model.scoringShape, press, ratio, length);
         model.forward.run(prompt, prefill).close();
         using cache = prefill.ragged;
         let total = 0;
@@ -202,7 +190,7 @@ Deno.test("at ratio 0.8 the cache really holds about a fifth of the full cache",
   const prompt = promptOf(120);
   using prefill = new CompressingCache(
     model.device,
-    shapeOf(model),
+    model.scoringShape,
     makePress("snapkv", PROTECTIONS),
     0.8,
     120,
