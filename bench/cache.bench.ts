@@ -13,7 +13,7 @@
  */
 
 import { type DeviceRequest, openDevice, ops } from "../mod.ts";
-import { CACHE_CASES, cacheGroup, cacheName, keptRows } from "./cases.ts";
+import { CACHE_CASES, cacheGroup, cacheName, keptRows, spreadKeptLayout } from "./cases.ts";
 
 const dev = await openDevice((Deno.env.get("LUKV_BENCH_DEVICE") ?? "auto") as DeviceRequest);
 console.error(`device: ${dev.selection}`);
@@ -25,23 +25,12 @@ function filled(shape: number[]) {
   return tensor.copyFrom(data);
 }
 
-/** Rows a ragged head holds beyond its kept ones: room for decode appends, as a real cache has. */
-const RESERVE = 64;
-
 for (const c of CACHE_CASES) {
   const group = cacheGroup(c);
   const { context, headDim, qHeads, kvHeads } = c;
   const kept = keptRows(c);
   const kDense = filled([kvHeads, context, headDim]), vDense = filled([kvHeads, context, headDim]);
-  // Every head keeps an evenly spread `kept` of its rows (a different phase per head).
-  const indices = Int32Array.from(
-    { length: kvHeads * kept },
-    (_, i) => Math.floor(((i % kept) * context + Math.floor(i / kept) * 7) / kept),
-  );
-  const indexOffsets = Int32Array.from({ length: kvHeads + 1 }, (_, h) => h * kept);
-  const offsets = Int32Array.from({ length: kvHeads }, (_, h) => h * (kept + RESERVE));
-  const lengths = new Int32Array(kvHeads).fill(kept);
-  const rows = kvHeads * (kept + RESERVE);
+  const { indices, indexOffsets, offsets, lengths, rows } = spreadKeptLayout(kvHeads, context, kept);
   const k = dev.zeros("f32", [rows, headDim]), v = dev.zeros("f32", [rows, headDim]);
   ops.kvGather(k, kDense, indices, indexOffsets, offsets);
   ops.kvGather(v, vDense, indices, indexOffsets, offsets);

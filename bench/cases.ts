@@ -94,3 +94,42 @@ export function cacheGroup(c: CacheCase): string {
 export function cacheName(c: CacheCase, impl: string): string {
   return `cache ${c.context} d${c.headDim} ${impl}`;
 }
+
+/** Rows a ragged head holds beyond its kept ones: room for decode appends, as a real cache has. */
+export const RAGGED_RESERVE = 64;
+
+/** The ragged cache layout of {@linkcode spreadKeptLayout}: kv_gather's and attention's arguments. */
+export interface RaggedLayout {
+  /** Kept source rows per head, concatenated: `[kvHeads * kept]`. */
+  indices: Int32Array;
+  /** Start of each head's indices: `[kvHeads + 1]`. */
+  indexOffsets: Int32Array;
+  /** First storage row of each head: `[kvHeads]`. */
+  offsets: Int32Array;
+  /** Rows each head holds: `[kvHeads]`. */
+  lengths: Int32Array;
+  /** Storage rows in all, reserve included. */
+  rows: number;
+}
+
+/**
+ * Every head keeps an evenly spread `kept` of its `context` rows (a different phase per
+ * head), stored head after head with {@linkcode RAGGED_RESERVE} free rows each.
+ *
+ * @example
+ * ```ts
+ * const { indices, indexOffsets, offsets, lengths, rows } = spreadKeptLayout(8, 32768, 6554);
+ * ```
+ */
+export function spreadKeptLayout(kvHeads: number, context: number, kept: number): RaggedLayout {
+  return {
+    indices: Int32Array.from(
+      { length: kvHeads * kept },
+      (_, i) => Math.floor(((i % kept) * context + Math.floor(i / kept) * 7) / kept),
+    ),
+    indexOffsets: Int32Array.from({ length: kvHeads + 1 }, (_, h) => h * kept),
+    offsets: Int32Array.from({ length: kvHeads }, (_, h) => h * (kept + RAGGED_RESERVE)),
+    lengths: new Int32Array(kvHeads).fill(kept),
+    rows: kvHeads * (kept + RAGGED_RESERVE),
+  };
+}

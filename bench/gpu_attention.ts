@@ -3,6 +3,7 @@
 import type { Device } from "../src/backend/device.ts";
 import * as ops from "../src/backend/ops.ts";
 import type { Tensor } from "../src/backend/tensor.ts";
+import { spreadKeptLayout } from "./cases.ts";
 
 /** One context length's result; times are per call, bandwidths in GB/s (1e9 bytes). */
 export interface AttentionResult {
@@ -30,8 +31,6 @@ export interface AttentionResult {
 /** Fixed shape of part (a): Llama-3.1-8B's attention. */
 const SHAPE = { qHeads: 32, kvHeads: 8, headDim: 128 };
 const KEPT = 0.2;
-/** Free rows per ragged head beyond the kept ones, as a real cache has for decoding. */
-const RESERVE = 64;
 /** Buffer sets the timed loops rotate over, so that no input stays in L2 between calls. */
 const SETS = 4;
 
@@ -83,14 +82,7 @@ export function timePerCall(dev: Device, call: (set: number) => void, batchMs = 
 export function benchAttention(dev: Device, context: number, log: (line: string) => void): AttentionResult {
   const { qHeads, kvHeads, headDim } = SHAPE;
   const kept = Math.round(KEPT * context);
-  const rows = kvHeads * (kept + RESERVE);
-  const indices = Int32Array.from(
-    { length: kvHeads * kept },
-    (_, i) => Math.floor(((i % kept) * context + Math.floor(i / kept) * 7) / kept),
-  );
-  const indexOffsets = Int32Array.from({ length: kvHeads + 1 }, (_, h) => h * kept);
-  const offsets = Int32Array.from({ length: kvHeads }, (_, h) => h * (kept + RESERVE));
-  const lengths = new Int32Array(kvHeads).fill(kept);
+  const { indices, indexOffsets, offsets, lengths, rows } = spreadKeptLayout(kvHeads, context, kept);
   const owned: Tensor[] = [];
   const make = (shape: number[], seed: number) => {
     const t = dev.empty("f32", shape);
