@@ -246,14 +246,15 @@ def added_token(bpe: ByteBpe, token: str) -> dict:
 
 def tokenizer_json(bpe: ByteBpe) -> dict:
     """tokenizer.json as the Rust `tokenizers` library writes it for a GPT-2 style BPE, with a
-    TemplateProcessing post-processor that prepends BOS as Llama 3 does."""
+    TemplateProcessing post-processor that prepends BOS as Llama 3 does. Any `bpe` with `vocab`,
+    `merges`, `bos_id` and `special_ids` (in id order) will do: tools/train writes its own with it."""
     bos = "<|begin_of_text|>"
     byte_level = {"add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": [added_token(bpe, t) for t in SPECIAL_TOKENS],
+        "added_tokens": [added_token(bpe, t) for t in bpe.special_ids],
         "normalizer": None,
         "pre_tokenizer": {"type": "ByteLevel", **byte_level},
         "post_processor": {

@@ -35,6 +35,7 @@ from make_fixtures import (  # noqa: E402
     pretokenize,
     split_keep,
     to_byte_chars,
+    tokenizer_json,
 )
 
 TEXT_DIR = ROOT / "src" / "eval" / "tasks" / "text"
@@ -178,47 +179,6 @@ class ByteBpe:
 
         data = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
         return ByteBpe([tuple(m.split(" ")) for m in data["model"]["merges"]])
-
-
-def tokenizer_json(bpe: ByteBpe) -> dict:
-    """tokenizer.json as the Rust `tokenizers` library writes it for a GPT-2 style BPE."""
-    byte_level = {"add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [
-            {"id": bpe.special_ids[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-             "normalized": False, "special": True}
-            for t in SPECIAL_TOKENS
-        ],
-        "normalizer": None,
-        "pre_tokenizer": {"type": "ByteLevel", **byte_level},
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [
-                {"SpecialToken": {"id": BOS, "type_id": 0}},
-                {"Sequence": {"id": "A", "type_id": 0}},
-                {"SpecialToken": {"id": BOS, "type_id": 1}},
-                {"Sequence": {"id": "B", "type_id": 1}},
-            ],
-            "special_tokens": {BOS: {"id": BOS, "ids": [bpe.bos_id], "tokens": [BOS]}},
-        },
-        "decoder": {"type": "ByteLevel", **byte_level},
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": False,
-            "ignore_merges": False,
-            "vocab": bpe.vocab,
-            "merges": [f"{a} {b}" for a, b in bpe.merges],
-        },
-    }
 
 
 def tokenizer_config(bpe: ByteBpe, max_length: int) -> dict:
