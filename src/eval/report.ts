@@ -132,10 +132,15 @@ function headline(average: readonly CellStats[], ratios: readonly number[]): str
   return lines;
 }
 
-/** Each lukv-<scorer> press with the other presses that rank tokens by the same scorer. */
-function sameScorerGroups(
-  average: readonly CellStats[],
-): { lukv: string; scorer: string; peers: string[] }[] {
+/** A lukv-<scorer> press with the other presses that rank tokens by the same scorer. */
+interface ScorerGroup {
+  lukv: string;
+  scorer: string;
+  peers: string[];
+}
+
+/** Each lukv-<scorer> press with its same-scorer peers (lukv presses without peers are left out). */
+function sameScorerGroups(average: readonly CellStats[]): ScorerGroup[] {
   const presses = [...new Set(average.map((s) => s.press))];
   return presses.filter((p) => p.startsWith("lukv")).map((lukv) => {
     const scorer = average.find((s) => s.press === lukv)!.scorer;
@@ -147,8 +152,12 @@ function sameScorerGroups(
 }
 
 /** lukv-<scorer> against the presses with the same scorer, accuracy per ratio. */
-function sameScorerTables(average: readonly CellStats[], ratios: readonly number[]): string[] {
-  return sameScorerGroups(average).flatMap(({ lukv, scorer, peers }) => [
+function sameScorerTables(
+  groups: readonly ScorerGroup[],
+  average: readonly CellStats[],
+  ratios: readonly number[],
+): string[] {
+  return groups.flatMap(({ lukv, scorer, peers }) => [
     `**${lukv}** vs the ${scorer}-scored presses (accuracy %, mean over tasks; Δ = ${lukv} minus the best of them):\n`,
     table(
       ["ratio", lukv, ...peers, "Δ"],
@@ -172,11 +181,11 @@ function sameScorerTables(average: readonly CellStats[], ratios: readonly number
 
 /** lukv-<scorer> against each same-scorer press on the same samples: wins, losses, sign-test p. */
 function pairedTables(
+  groups: readonly ScorerGroup[],
   cells: readonly EvalCell[],
-  average: readonly CellStats[],
   ratios: readonly number[],
 ): string[] {
-  return sameScorerGroups(average).flatMap(({ lukv, peers }) => [
+  return groups.flatMap(({ lukv, peers }) => [
     `**${lukv}**: samples it answers and the other press does not (+), the reverse (−), and the ` +
     "two-sided p-value of that split (exact sign test, all tasks pooled):\n",
     table(
@@ -232,6 +241,7 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
   const samples = new Set(cells.map((c) => `${c.task}\t${c.sample}`)).size;
   const contextTokens = cells.map((c) => c.contextTokens);
   const time = timeSplit(cells);
+  const headlines = headline(average, ratios), groups = sameScorerGroups(average);
   const total = time.prefillMs + time.scoreMs + time.compactMs + time.questionMs + time.decodeMs;
   const share = (ms: number) => `${(ms / 60000).toFixed(1)} min (${((100 * ms) / total).toFixed(0)}%)`;
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -248,7 +258,7 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "(per-layer, per-head budgets, ragged storage), then the question is appended and the answer decoded " +
     "greedily. A sample is correct when the answer contains every expected value.",
     "",
-    ...(headline(average, ratios).length > 0 ? ["## Headline", "", ...headline(average, ratios), ""] : []),
+    ...(headlines.length > 0 ? ["## Headline", "", ...headlines, ""] : []),
     "## Accuracy, mean over tasks (%)",
     "",
     pressTable(
@@ -261,8 +271,8 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "",
     "![accuracy vs ratio, mean over tasks](accuracy.svg)",
     "",
-    ...sameScorerTables(average, ratios),
-    ...(sameScorerGroups(average).length > 0
+    ...sameScorerTables(groups, average, ratios),
+    ...(groups.length > 0
       ? [
         "## Paired comparison on the same samples",
         "",
@@ -270,7 +280,7 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
         "which one kept what mattered; accuracy differences of a few points on 100 samples per task are " +
         "judged by these splits, not by the means.",
         "",
-        ...pairedTables(cells, average, ratios),
+        ...pairedTables(groups, cells, ratios),
       ]
       : []),
     "## Accuracy per task (%)",
