@@ -126,6 +126,64 @@ def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int,
     return torch.cat(ids), torch.cat(lm), torch.cat(copy), src
 
 
+def recall_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe, length: int,
+                    keys: list[str], digit_ids: set[int]):
+    """Dense associative recall in the needle's own words: natural text with many needles
+    ("The special magic number for {key} is {value}.", distinct keys) in its first part, and in
+    its second part every key asked again with the needle question and answered with its value.
+    The answers' digits carry the copy loss, each pointing (COPY) at its digit in the asked
+    needle. A `multikey` sample trains one lookup among 4 needles; this trains `length / 80`
+    lookups among as many needles in one sequence, with distances up to the whole context, so
+    the retrieval heads learn to match the key rather than any needle (run `final` answered
+    another needle's number in 17 of its 23 wrong `multikey` answers at 1024 tokens)."""
+    body = length - 1
+    count = max(2, min(len(keys), int(0.45 * body / 37)))  # a needle and its question: ~37 tokens
+    chosen = [keys[i] for i in rng.choice(len(keys), count, replace=False)]
+    values = [str(v) for v in rng.integers(100000, 1000000, count)]
+    needles = [bpe.encode(f" The special magic number for {k} is {v}.", add_bos=False)
+               for k, v in zip(chosen, values)]
+    asked = rng.permutation(count)
+    questions = [bpe.encode(f"\nWhat is the special magic number for {chosen[i]}?", add_bos=False) for i in asked]
+    answers = [bpe.encode(f" The special magic number for {chosen[i]} is {values[i]}.", add_bos=False) for i in asked]
+    units = [("needle", i, needles[i]) for i in rng.permutation(count)]
+    units += [("answer", int(i), questions[j] + answers[j]) for j, i in enumerate(asked)]
+    text_total = body - sum(len(u[2]) for u in units)
+    cuts = np.sort(rng.integers(0, text_total + 1, len(units)))
+    sizes = np.diff(np.concatenate([[0], cuts, [text_total]]))
+    start = int(rng.integers(0, len(stream) - text_total))
+    ids, lm, copy, src = [torch.tensor([bpe.bos_id])], [torch.zeros(1)], [torch.zeros(1)], [torch.full((1,), -1)]
+    pos, t, digits_at = 1, start, {}
+    for j, unit in enumerate(units + [None]):
+        n = int(sizes[j])
+        ids.append(stream[t:t + n])
+        lm.append(torch.ones(n))
+        copy.append(torch.zeros(n))
+        src.append(torch.full((n,), -1))
+        t, pos = t + n, pos + n
+        if unit is None:
+            break
+        kind, index, tokens = unit
+        is_digit = torch.tensor([tok in digit_ids for tok in tokens])
+        where = pos + torch.nonzero(is_digit)[:, 0]
+        u_src = torch.full((len(tokens),), -1)
+        if kind == "needle":  # a needle's digits are new: in neither loss
+            digits_at[index] = where
+            u_copy = torch.zeros(len(tokens))
+        else:  # an answer's digits are copied from its needle's
+            u_src[is_digit] = digits_at[index]
+            u_copy = is_digit.float()
+        u_lm = (~is_digit).float()
+        ids.append(torch.tensor(tokens))
+        lm.append(u_lm)
+        copy.append(u_copy)
+        src.append(u_src)
+        pos += len(tokens)
+    copy_src = torch.cat(src)
+    rows = no_sources(len(copy_src))
+    rows[COPY] = rows[CHAIN] = copy_src
+    return torch.cat(ids), torch.cat(lm), torch.cat(copy), rows
+
+
 def generate_tasks(task: str, length: int, count: int, seed: int, split: str = "train") -> list[dict]:
     """Samples from lukv's generators (`deno task tasks`), prompts at most `length` tokens."""
     cmd = ["deno", "task", "-q", "tasks", "--task", task, "--length", str(length), "--count", str(count),
