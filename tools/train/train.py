@@ -3,10 +3,11 @@
 
 Curriculum (see README.md for the why): dense induction on short contexts first, then the
 task generators' samples, natural text and continued induction while the context grows to the
-model's full length; then a fine-tune adds dense associative recall (many needles, each asked). Progress lines go to stdout; a checkpoint (runs/NAME/ckpt.pt) is written
-every few minutes and at every phase end, and a rerun of the same command resumes from it.
-Data of step s is drawn from a generator seeded with (seed, s), so a resumed run is the same
-run, and the same command with the same seed reproduces the same weights on the same machine.
+model's full length; then a fine-tune adds dense associative recall (many needles, each asked).
+Progress lines go to stdout; a checkpoint (runs/NAME/ckpt.pt) is written every few minutes and at
+every phase end, and a rerun of the same command resumes from it. Data of step s is drawn from a
+generator seeded with (seed, s), so a resumed run is the same run, and the same command with the
+same seed reproduces the same weights on the same machine.
 
   /usr/bin/python3 tools/train/train.py --run NAME [--seed 0] [--preset cpu|gpu] [--export]
   /usr/bin/python3 tools/train/train.py --run NAME --preset cpu-finetune --from BASE_RUN [--export]
@@ -74,7 +75,7 @@ CPU_PHASES = [
     {"length": 1024, "batch": 2, "steps": 200, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
     {"length": 2048, "batch": 1, "steps": 150, "mix": {"tasks": 0.65, "induction": 0.2, "text": 0.15}},
 ]
-# The fine-tune of a finished `cpu` run (`--preset cpu-finetune --from RUN`, ~40 minutes): dense
+# The fine-tune of a finished `cpu` run (`--preset cpu-finetune --from RUN`, ~37 minutes): dense
 # associative recall (data.py's recall_sequence: many needles, each asked again) beside the tasks,
 # at the lengths where they are learned, with more of the longest context, at half the peak rate.
 # The base run found the right needle region but matched keys loosely (multikey) and lost digits
@@ -95,7 +96,8 @@ PRESETS = {
     "gpu": {
         "config": TinyConfig(hidden_size=320, intermediate_size=864, num_hidden_layers=6,
                              num_attention_heads=10, num_key_value_heads=2),
-        "phases": [{**p, "batch": p["batch"] * 4, "steps": p["steps"] * 2} for p in CPU_PHASES + CPU_FINETUNE_PHASES],
+        "phases": [{**p, "batch": p["batch"] * 4, "steps": p["steps"] * 2}
+                   for p in CPU_PHASES + CPU_FINETUNE_PHASES],
         "lr": 1.5e-3,
         "dtype": "bfloat16",
         "supervision": CHAIN_SUPERVISION,
