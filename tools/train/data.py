@@ -72,6 +72,44 @@ def repeat_sequence(rng: np.random.Generator, bos: int, length: int, vocab: int)
     return ids, torch.zeros(length), copy, src
 
 
+class Pieces:
+    """A training sequence assembled in order: BOS, then natural text (next-token loss) and token
+    pieces with their own masks and copy sources. `between` cuts `text_total` tokens of natural
+    text into the gaps around a list of pieces (drawn at random, one stream window)."""
+
+    def __init__(self, bos: int):
+        self.ids, self.lm, self.copy, self.src = [], [], [], []
+        self.pos = 0
+        self.add(torch.tensor([bos]), torch.zeros(1), torch.zeros(1), torch.full((1,), -1))
+
+    @staticmethod
+    def between(rng: np.random.Generator, stream: torch.Tensor, text_total: int, pieces: int) -> list[torch.Tensor]:
+        """`pieces + 1` consecutive slices of one random window of `stream`, `text_total` tokens in all."""
+        cuts = np.sort(rng.integers(0, text_total + 1, pieces))
+        bounds = np.concatenate([[0], cuts, [text_total]]) + int(rng.integers(0, len(stream) - text_total))
+        return [stream[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def text(self, tokens: torch.Tensor) -> None:
+        self.add(tokens, torch.ones(len(tokens)), torch.zeros(len(tokens)), torch.full((len(tokens),), -1))
+
+    def add(self, tokens: torch.Tensor, lm: torch.Tensor, copy: torch.Tensor, src: torch.Tensor) -> int:
+        """Appends a piece; returns the position of its first token."""
+        at = self.pos
+        self.ids.append(tokens)
+        self.lm.append(lm)
+        self.copy.append(copy)
+        self.src.append(src)
+        self.pos += len(tokens)
+        return at
+
+    def build(self):
+        """ids, lm, copy [T] and src [3, T] (the copy sources as both COPY and CHAIN targets)."""
+        copy_src = torch.cat(self.src)
+        src = no_sources(len(copy_src))
+        src[COPY] = src[CHAIN] = copy_src
+        return torch.cat(self.ids), torch.cat(self.lm), torch.cat(self.copy), src
+
+
 def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int, length: int,
                        vocab: int, digit_ids: list[int], spans: int = 1):
     """Natural text with `spans` random token spans, each written twice at random places; the loss
@@ -92,42 +130,23 @@ def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int,
     # Order: each span's first copy before its second; otherwise a random interleaving.
     order = sorted(range(len(pieces)), key=lambda i: (rng.random() + (1.0 if kinds[i][0] == "second" else 0.0)))
     text_total = body - span_len * len(pieces)
-    cuts = np.sort(rng.integers(0, text_total + 1, len(pieces)))
-    sizes = np.diff(np.concatenate([[0], cuts, [text_total]]))
-    start = int(rng.integers(0, len(stream) - text_total))
-    ids, lm, copy, src, t = [torch.tensor([bos])], [torch.zeros(1)], [torch.zeros(1)], [torch.full((1,), -1)], start
-    pos, first_at = 1, {}
-    for j, i in enumerate(order + [None]):
-        n = int(sizes[j])
-        ids.append(stream[t:t + n])
-        lm.append(torch.ones(n))
-        copy.append(torch.zeros(n))
-        src.append(torch.full((n,), -1))
-        t += n
-        pos += n
-        if i is not None:
-            ids.append(pieces[i])
-            lm.append(torch.zeros(span_len))
-            if kinds[i][0] == "first":
-                first_at[kinds[i][1]] = pos
-                copy.append(torch.zeros(span_len))
-                src.append(torch.full((span_len,), -1))
-            else:
-                c = torch.ones(span_len)
-                c[0] = 0
-                copy.append(c)
-                s = first_at[kinds[i][1]] + torch.arange(span_len)
-                s[0] = -1
-                src.append(s)
-            pos += span_len
-    copy_src = torch.cat(src)
-    src = no_sources(len(copy_src))
-    src[COPY] = src[CHAIN] = copy_src
-    return torch.cat(ids), torch.cat(lm), torch.cat(copy), src
+    seq, first_at = Pieces(bos), {}
+    for chunk, i in zip(Pieces.between(rng, stream, text_total, len(pieces)), order + [None]):
+        seq.text(chunk)
+        if i is None:
+            break
+        kind, s = kinds[i]
+        if kind == "first":
+            first_at[s] = seq.add(pieces[i], torch.zeros(span_len), torch.zeros(span_len), torch.full((span_len,), -1))
+        else:  # copied from the first from its second token on (the first cannot be predicted)
+            c, src = torch.ones(span_len), first_at[s] + torch.arange(span_len)
+            c[0], src[0] = 0, -1
+            seq.add(pieces[i], torch.zeros(span_len), c, src)
+    return seq.build()
 
 
 def recall_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe, length: int,
-                    keys: list[str], digit_ids: set[int]):
+                    keys: list[str], digits: set[int]):
     """Dense associative recall in the needle's own words: natural text with many needles
     ("The special magic number for {key} is {value}.", distinct keys) in its first part, and in
     its second part every key asked again with the needle question and answered with its value.
@@ -143,45 +162,27 @@ def recall_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe
     needles = [bpe.encode(f" The special magic number for {k} is {v}.", add_bos=False)
                for k, v in zip(chosen, values)]
     asked = rng.permutation(count)
-    questions = [bpe.encode(f"\nWhat is the special magic number for {chosen[i]}?", add_bos=False) for i in asked]
-    answers = [bpe.encode(f" The special magic number for {chosen[i]} is {values[i]}.", add_bos=False) for i in asked]
     units = [("needle", i, needles[i]) for i in rng.permutation(count)]
-    units += [("answer", int(i), questions[j] + answers[j]) for j, i in enumerate(asked)]
+    units += [("answer", int(i), bpe.encode(f"\nWhat is the special magic number for {chosen[i]}?", add_bos=False)
+               + bpe.encode(f" The special magic number for {chosen[i]} is {values[i]}.", add_bos=False))
+              for i in asked]
     text_total = body - sum(len(u[2]) for u in units)
-    cuts = np.sort(rng.integers(0, text_total + 1, len(units)))
-    sizes = np.diff(np.concatenate([[0], cuts, [text_total]]))
-    start = int(rng.integers(0, len(stream) - text_total))
-    ids, lm, copy, src = [torch.tensor([bpe.bos_id])], [torch.zeros(1)], [torch.zeros(1)], [torch.full((1,), -1)]
-    pos, t, digits_at = 1, start, {}
-    for j, unit in enumerate(units + [None]):
-        n = int(sizes[j])
-        ids.append(stream[t:t + n])
-        lm.append(torch.ones(n))
-        copy.append(torch.zeros(n))
-        src.append(torch.full((n,), -1))
-        t, pos = t + n, pos + n
+    seq, digits_at = Pieces(bpe.bos_id), {}
+    for chunk, unit in zip(Pieces.between(rng, stream, text_total, len(units)), units + [None]):
+        seq.text(chunk)
         if unit is None:
             break
         kind, index, tokens = unit
-        is_digit = torch.tensor([tok in digit_ids for tok in tokens])
-        where = pos + torch.nonzero(is_digit)[:, 0]
-        u_src = torch.full((len(tokens),), -1)
-        if kind == "needle":  # a needle's digits are new: in neither loss
-            digits_at[index] = where
-            u_copy = torch.zeros(len(tokens))
-        else:  # an answer's digits are copied from its needle's
-            u_src[is_digit] = digits_at[index]
-            u_copy = is_digit.float()
-        u_lm = (~is_digit).float()
-        ids.append(torch.tensor(tokens))
-        lm.append(u_lm)
-        copy.append(u_copy)
-        src.append(u_src)
-        pos += len(tokens)
-    copy_src = torch.cat(src)
-    rows = no_sources(len(copy_src))
-    rows[COPY] = rows[CHAIN] = copy_src
-    return torch.cat(ids), torch.cat(lm), torch.cat(copy), rows
+        is_digit = torch.tensor([tok in digits for tok in tokens])
+        src = torch.full((len(tokens),), -1)
+        if kind == "answer":  # its digits are copied from its needle's
+            src[is_digit] = digits_at[index]
+        # A needle's digits are new (in neither loss); an answer's are the copy targets.
+        copy = is_digit.float() if kind == "answer" else torch.zeros(len(tokens))
+        at = seq.add(torch.tensor(tokens), (~is_digit).float(), copy, src)
+        if kind == "needle":
+            digits_at[index] = at + torch.nonzero(is_digit)[:, 0]
+    return seq.build()
 
 
 def generate_tasks(task: str, length: int, count: int, seed: int, split: str = "train") -> list[dict]:

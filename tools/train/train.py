@@ -57,9 +57,8 @@ COPY_SUPERVISION = {"local": {(0, 0): 1, (0, 1): 2, (0, 2): 3}, "heads": {(1, 4)
 RECALL_SUPERVISION = {"local": {**COPY_SUPERVISION["local"], (0, 3): 4}, "heads": COPY_SUPERVISION["heads"]}
 # - CHAIN adds the second hop of variable tracking: layer 1 head 0 carries each "VAR name = value."
 #   statement's name to its "." (STATEMENT), and layer 2 head 4 fetches it from there by the previous
-#   name, which sits just before the "." (CHAIN); a fourth local head reaches 4 tokens back (a
-#   needle's key is 3 tokens before its first digit, 4 before its second).
-CHAIN_SUPERVISION = {"local": {(0, 0): 1, (0, 1): 2, (0, 2): 3, (0, 3): 4},
+#   name, which sits just before the "." (CHAIN); its local heads are RECALL's four.
+CHAIN_SUPERVISION = {"local": RECALL_SUPERVISION["local"],
                      "heads": {(1, 4): COPY, (2, 4): CHAIN, (1, 0): STATEMENT}}
 
 # Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
@@ -146,6 +145,7 @@ class Data:
         self.bpe, self.cache_dir, self.phases = bpe, cache_dir, phases
         self.stream = natural_text(bpe, cache_dir)
         self.digit_ids = [bpe.vocab[c] for c in "0123456789"] + [bpe.vocab["Ġ"], bpe.vocab[","]]
+        self.digits = set(self.digit_ids[:10])  # the ten digit tokens, for recall answers
         self.keys = needle_keys()
         self.pools: dict[tuple[str, int], list] = {}
 
@@ -170,7 +170,7 @@ class Data:
                 sequences.append(repeat_sequence(rng, self.bpe.bos_id, phase["length"], self.bpe.bos_id))
             elif kind == "recall":
                 sequences.append(recall_sequence(rng, self.stream, self.bpe, phase["length"], self.keys,
-                                                 set(self.digit_ids[:10])))
+                                                 self.digits))
             elif kind == "induction":
                 spans = 1 if phase["length"] <= 256 else phase["length"] // 256
                 sequences.append(induction_sequence(rng, self.stream, self.bpe.bos_id, phase["length"],
