@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import (CHAIN, COPY, STATEMENT, TASKS, collate, induction_sequence, natural_text,  # noqa: E402
-                  recall_sequence, repeat_sequence, task_pool, task_sequence, text_sequence)
+from data import (CHAIN, COPY, STATEMENT, TASKS, chain_sequence, collate, induction_sequence,  # noqa: E402
+                  natural_text, recall_sequence, repeat_sequence, task_pool, task_sequence, text_sequence)
 from model import TinyConfig, TinyLlama, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe, needle_keys, write_json, write_tokenizer  # noqa: E402
 
@@ -85,11 +85,23 @@ CPU_FINETUNE_PHASES = [
     {"length": 1024, "batch": 2, "steps": 150, "mix": FINETUNE_MIX},
     {"length": 2048, "batch": 1, "steps": 250, "mix": FINETUNE_MIX},
 ]
+# The second fine-tune (`--preset cpu-chain --from` a `cpu-finetune` run): dense variable tracking
+# (data.py's chain_sequence) with CHAIN supervision, beside recall so that multikey is kept, from short
+# contexts, where the two-step lookup is cheap to learn, up to the longest.
+CHAIN_MIX = {"chain": 0.4, "recall": 0.25, "tasks": 0.2, "induction": 0.05, "text": 0.1}
+CPU_CHAIN_PHASES = [
+    {"length": 256, "batch": 8, "steps": 150, "mix": CHAIN_MIX},
+    {"length": 512, "batch": 4, "steps": 150, "mix": CHAIN_MIX},
+    {"length": 1024, "batch": 2, "steps": 125, "mix": CHAIN_MIX},
+    {"length": 2048, "batch": 1, "steps": 125, "mix": CHAIN_MIX},
+]
 PRESETS = {
     "cpu": {"config": TinyConfig(), "phases": CPU_PHASES, "lr": 2e-3, "dtype": "float32",
             "supervision": COPY_SUPERVISION},
     "cpu-finetune": {"config": TinyConfig(), "phases": CPU_FINETUNE_PHASES, "lr": 1e-3, "dtype": "float32",
                      "supervision": RECALL_SUPERVISION},
+    "cpu-chain": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
+                  "supervision": CHAIN_SUPERVISION},
     # A GPU affords a wider, deeper model and 4x the data, base and fine-tune phases in one run; bf16
     # keeps it under 16 MB. (Not yet run.)
     "gpu": {
@@ -171,6 +183,8 @@ class Data:
             elif kind == "recall":
                 sequences.append(recall_sequence(rng, self.stream, self.bpe, phase["length"], self.keys,
                                                  self.digits))
+            elif kind == "chain":
+                sequences.append(chain_sequence(rng, self.stream, self.bpe, phase["length"], self.digits))
             elif kind == "induction":
                 spans = 1 if phase["length"] <= 256 else phase["length"] // 256
                 sequences.append(induction_sequence(rng, self.stream, self.bpe.bos_id, phase["length"],
@@ -318,7 +332,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="3 steps per phase: checks the whole pipeline")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     parser.add_argument("--from", dest="init", default=None,
-                        help="start from the weights of runs/INIT/ckpt.pt (with --preset cpu-finetune)")
+                        help="start from the weights of runs/INIT/ckpt.pt (with a fine-tune preset)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
