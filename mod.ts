@@ -85,7 +85,7 @@ export { knormScorer } from "./src/press/scorers/knorm.ts";
 export type { LayerState, Scorer, ScorerNeed } from "./src/press/scorers/scorer.ts";
 export { snapKvScorer } from "./src/press/scorers/snapkv.ts";
 export { streamingScorer } from "./src/press/scorers/streaming.ts";
-export { checkProfileShape, luKvLayerKeep } from "./src/press/allocators/lukv.ts";
+export { checkProfileFits, luKvLayerKeep } from "./src/press/allocators/lukv.ts";
 export {
   generateSample,
   generateSamples,
@@ -114,6 +114,7 @@ export {
   type GenerationStats,
   type SplitPrompt,
 } from "./src/model/generate.ts";
+export { weightsFingerprint } from "./src/model/fingerprint.ts";
 export { type GenerationConfig, loadGenerationConfig } from "./src/model/generation_config.ts";
 export { loadModel, type LoadOptions, Model, scoringShapeOf } from "./src/model/model.ts";
 export { sampleToken, type SamplingOptions, seededRandom } from "./src/model/sampling.ts";

@@ -138,7 +138,8 @@ async function prepare(
   profiles: Awaited<ReturnType<typeof loadProfiles>>,
 ): Promise<{ presses: EvalPress[]; length: number; items: EvalItem[] }> {
   const { layers, kvHeads } = model.config;
-  const presses = evalPresses(options.presses, profiles, { id: options.model, layers, kvHeads });
+  const weights = model.weightsFingerprint;
+  const presses = evalPresses(options.presses, profiles, { id: options.model, layers, kvHeads, weights });
   const length = options.length ?? model.contextLimit - 64;
   if (length >= model.contextLimit) {
     throw new UsageError(`--length ${length} leaves no room for answers in ${model.contextLimit} positions`);

@@ -2,6 +2,7 @@
 
 import { LukvError, STATUS } from "../backend/errors.ts";
 import { type Profile, readProfile } from "../lukv/profile.ts";
+import { checkProfileFits } from "../press/allocators/lukv.ts";
 import type { Press } from "../press/press.ts";
 import { makePress, PRESS_NAMES } from "../press/presets.ts";
 
@@ -131,7 +132,7 @@ async function profilesIn(dir: string): Promise<[string, string][]> {
 export function evalPresses(
   names: readonly string[],
   profiles: ReadonlyMap<string, Profile>,
-  model: { id: string; layers: number; kvHeads: number },
+  model: { id: string; layers: number; kvHeads: number; weights?: string },
 ): EvalPress[] {
   const presses: EvalPress[] = [];
   const add = (entry: EvalPress) => {
@@ -139,17 +140,6 @@ export function evalPresses(
       throw new LukvError("press", STATUS.INVALID_ARGUMENT, `press ${entry.label} is named twice`);
     }
     presses.push(entry);
-  };
-  const lukv = (scorer: string, profile: Profile) => {
-    if (profile.model.layers !== model.layers || profile.model.kvHeads !== model.kvHeads) {
-      throw new LukvError(
-        "press",
-        STATUS.SHAPE,
-        `the ${scorer} profile is for ${profile.model.id} (${profile.model.layers} layers x ` +
-          `${profile.model.kvHeads} KV heads), but ${model.id} has ${model.layers} layers x ${model.kvHeads} KV heads`,
-      );
-    }
-    add(makeEvalPress("lukv", profile));
   };
   for (const name of names) {
     if (name === "lukv" || name.startsWith("lukv-")) {
@@ -173,7 +163,8 @@ export function evalPresses(
             } (pass --profile ${scorer}=PATH or put lukv-${scorer}.json in ${model.id})`,
           );
         }
-        lukv(scorer, profile);
+        checkProfileFits(profile, model);
+        add(makeEvalPress("lukv", profile));
       }
     } else if (PRESS_NAMES.includes(name)) {
       add(makeEvalPress(name));

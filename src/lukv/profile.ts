@@ -20,6 +20,7 @@ const ProfileJson = z.object({
     kvHeads: count,
     queryHeads: count.optional(),
     headDim: count.optional(),
+    weights: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits").optional(),
   }).strict(),
   scorer: z.object({
     name: z.string().min(1),
@@ -65,8 +66,18 @@ type ProfileJson = z.infer<typeof ProfileJson>;
  * ```
  */
 export interface Profile {
-  /** The model the budgets belong to: its id and shape. */
-  model: { id: string; layers: number; kvHeads: number; queryHeads?: number; headDim?: number };
+  /**
+   * The model the budgets belong to: its id, its shape and (when profiled from loaded
+   * weights) their fingerprint, {@linkcode Model.weightsFingerprint}.
+   */
+  model: {
+    id: string;
+    layers: number;
+    kvHeads: number;
+    queryHeads?: number;
+    headDim?: number;
+    weights?: string;
+  };
   /** The token scorer whose ranking the curves followed, with its parameters. */
   scorer: { name: string; params: Record<string, number | string | boolean> };
   /** Protected leading tokens during profiling. */

@@ -157,7 +157,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
   }
   const budgets = averageBudgets(run.tables);
   const profile: Profile = {
-    model: { id: model.dir, layers, kvHeads, queryHeads: heads, headDim },
+    model: { id: model.dir, layers, kvHeads, queryHeads: heads, headDim, weights: model.weightsFingerprint },
     scorer: { name: scorer.name, params: scorer.params },
     sink,
     window,

@@ -4,7 +4,7 @@ import { LukvError, STATUS } from "../backend/errors.ts";
 import { denseKvBytes } from "../cache/dense.ts";
 import type { KvCache } from "../cache/kv_cache.ts";
 import type { Profile } from "../lukv/profile.ts";
-import { checkProfileShape } from "../press/allocators/lukv.ts";
+import { checkProfileFits } from "../press/allocators/lukv.ts";
 import { CompressingCache } from "../press/compressing_cache.ts";
 import { checkRatio, type Press } from "../press/press.ts";
 import { makePress } from "../press/presets.ts";
@@ -98,7 +98,9 @@ export class Generation implements AsyncIterable<string> {
     if (!this.#press && compressionRatio !== 0) {
       throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `press "full" takes no compressionRatio`);
     }
-    if (this.#press?.name === "lukv" && profile) checkProfileShape(profile, model.config);
+    if (this.#press?.name === "lukv" && profile) {
+      checkProfileFits(profile, { ...model.config, weights: model.weightsFingerprint });
+    }
     if (maxNewTokens !== undefined && (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 1)) {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     }

@@ -58,12 +58,18 @@ export class Model implements Disposable {
   /** The forward pass (weights, RoPE tables, scratch). */
   readonly forward: LlamaForward;
 
-  /** Use {@linkcode loadModel}. */
+  /**
+   * Use {@linkcode loadModel}.
+   *
+   * @param weightsFingerprint The checkpoint's {@linkcode Checkpoint.fingerprint}: which
+   *   weights these are, so that a profile made for other weights is refused.
+   */
   constructor(
     readonly dir: string,
     readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
     readonly generationConfig: GenerationConfig | null,
+    readonly weightsFingerprint: string,
     readonly device: Device,
     forward: LlamaForward,
     owned: Tensor[],
@@ -220,6 +226,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const tokenizer = await Tokenizer.load(dir);
   const generationConfig = await loadGenerationConfig(dir);
   const checkpoint = await Checkpoint.open(dir);
+  const fingerprint = await checkpoint.fingerprint();
   const request = options.device ?? "auto";
   const device = typeof request === "string" ? await openDevice(request) : request;
   try {
@@ -231,6 +238,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
         config,
         tokenizer,
         generationConfig,
+        fingerprint,
         device,
         forward,
         owned,

@@ -2,6 +2,7 @@
 
 import { DTYPES, type HostArray, hostArray } from "../backend/dtype.ts";
 import { LukvError, STATUS } from "../backend/errors.ts";
+import { weightsFingerprint } from "./fingerprint.ts";
 import { describeValue, joinPath } from "./json_file.ts";
 
 /** The dtypes lukv reads from safetensors files (the float dtypes of `DType`). */
@@ -355,6 +356,19 @@ export class Checkpoint {
     }
     this.#used.add(name);
     return tensor;
+  }
+
+  /**
+   * The weights' fingerprint (see {@linkcode weightsFingerprint}): 64 hex digits that
+   * change whenever the weights are retrained. LU-KV profiles record it.
+   *
+   * @example
+   * ```ts
+   * const fingerprint = await checkpoint.fingerprint();
+   * ```
+   */
+  fingerprint(): Promise<string> {
+    return weightsFingerprint([...this.#tensors.values()].map((entry) => entry.tensor));
   }
 
   /**

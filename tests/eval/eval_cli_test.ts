@@ -73,7 +73,7 @@ Deno.test("eval refuses bad command lines before any work, saying what is wrong"
       [
         ["--presses", "lukv", "--profile", `snapkv=${dir}/deep.json`],
         1,
-        /the snapkv profile is for other\/model \(4 layers x 2 KV heads\), but .* has 2 layers x 2 KV heads/,
+        /profile "other\/model" is for 4 layers x 2 KV heads, but the model has 2 layers x 2 KV heads/,
       ],
       [["--presses", "lukv", "--profile", `snapkv=${dir}/missing.json`], 1, /profile: .*missing\.json/],
       [["--length", "128"], 2, /--length 128 leaves no room for answers in 128 positions/],

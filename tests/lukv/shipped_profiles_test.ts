@@ -1,11 +1,12 @@
-// The LU-KV profiles shipped in models/tiny fit the model shipped beside them (its shape and
-// name) and their kvpress .npy twins hold the same table. A profile records no weights hash:
-// after retraining, rerun `deno task profile` (tools/train/README.md, last step).
+// The LU-KV profiles shipped in models/tiny fit the model shipped beside them (its shape, name
+// and weights fingerprint: after retraining, rerun `deno task profile`, tools/train/README.md)
+// and their kvpress .npy twins hold the same table.
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/model/config.ts";
 import { readProfile } from "../../src/lukv/profile.ts";
 import { readBudgetNpy } from "../../src/lukv/table_npy.ts";
-import { checkProfileShape } from "../../src/press/allocators/lukv.ts";
+import { Checkpoint } from "../../src/model/safetensors.ts";
+import { checkProfileFits } from "../../src/press/allocators/lukv.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
 
@@ -15,7 +16,9 @@ for (const scorer of ["snapkv", "expected-attention"]) {
     const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-${scorer}.json`));
     assert.equal(profile.scorer.name, scorer);
     assert.equal(profile.model.id, "models/tiny");
-    checkProfileShape(profile, config);
+    const weights = await (await Checkpoint.open(MODEL_DIR)).fingerprint();
+    assert.equal(profile.model.weights, weights, "profiled from other weights: run deno task profile again");
+    checkProfileFits(profile, { ...config, weights });
     const npy = readBudgetNpy(await Deno.readFile(`${MODEL_DIR}lukv-${scorer}.npy`));
     assert.deepEqual([npy.layers, npy.heads], [profile.budgets.layers, profile.budgets.heads]);
     assert.deepEqual(npy.prune, profile.budgets.prune);

@@ -9,7 +9,7 @@ import { makePress, PRESS_NAMES } from "../../src/press/presets.ts";
 import type { LayerState } from "../../src/press/scorers/scorer.ts";
 import { QUERY_STATS_SINK } from "../../src/press/scorers/expected_attention.ts";
 import { budgetStats } from "../../src/lukv/budgets.ts";
-import type { Profile } from "../../src/lukv/profile.ts";
+import { type Profile, uniformProfile } from "../../src/lukv/profile.ts";
 import { budgetRatios } from "../../src/lukv/tables.ts";
 import { writeSyntheticModel } from "../../bench/synthetic_model.ts";
 import { deviceTest } from "../backend/devices.ts";
@@ -316,4 +316,14 @@ Deno.test("unknown presses, bad ratios and profiles for another model are refuse
     () => model.generate(prompt, { press: "lukv", compressionRatio: 0.5, profile }),
     /profile "other" is for 3 layers x 2 KV heads, but .* has 2 layers x 2 KV heads/,
   );
+  const fitting = uniformProfile({ id: "fixture", layers: 2, kvHeads: 2 }, { name: "snapkv", params: {} });
+  const stale = { ...fitting, model: { ...fitting.model, weights: "0".repeat(64) } };
+  assert.throws(
+    () => model.generate(prompt, { press: "lukv", compressionRatio: 0.5, profile: stale }),
+    /profile "fixture" was made for other weights \(fingerprint 000000000000\.\.\., the model's is [0-9a-f]{12}\.\.\.\)/,
+  );
+  const fresh = { ...fitting, model: { ...fitting.model, weights: model.weightsFingerprint } };
+  for (const ok of [fitting, fresh]) { // a stand-in profile records no weights; a fresh one records these
+    model.generate(prompt, { press: "lukv", compressionRatio: 0.5, profile: ok, maxNewTokens: 1 });
+  }
 });

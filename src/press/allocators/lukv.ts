@@ -5,21 +5,35 @@ import { keepCounts } from "../../lukv/budgets.ts";
 import type { Profile } from "../../lukv/profile.ts";
 
 /**
- * Checks that a profile was made for a model of this shape, naming both shapes when not.
+ * Checks that a profile was made for this model: the same shape, and, when both the
+ * profile and `model` give one, the same weights fingerprint (a profile of other weights,
+ * e.g. from before a retraining, holds budgets measured on other heads). Names both sides
+ * when not.
  *
  * @example
  * ```ts
- * checkProfileShape(profile, { layers: 16, kvHeads: 8 });
+ * checkProfileFits(profile, { layers: 16, kvHeads: 8, weights: model.weightsFingerprint });
  * ```
  */
-export function checkProfileShape(profile: Profile, model: { layers: number; kvHeads: number }): void {
-  const { layers, kvHeads } = profile.model;
+export function checkProfileFits(
+  profile: Profile,
+  model: { layers: number; kvHeads: number; weights?: string },
+): void {
+  const { id, layers, kvHeads, weights } = profile.model;
   if (layers !== model.layers || kvHeads !== model.kvHeads) {
     throw new LukvError(
       "lukv",
       STATUS.SHAPE,
-      `profile "${profile.model.id}" is for ${layers} layers x ${kvHeads} KV heads, but the model has ` +
+      `profile "${id}" is for ${layers} layers x ${kvHeads} KV heads, but the model has ` +
         `${model.layers} layers x ${model.kvHeads} KV heads; profile this model (deno task profile)`,
+    );
+  }
+  if (weights !== undefined && model.weights !== undefined && weights !== model.weights) {
+    throw new LukvError(
+      "lukv",
+      STATUS.INVALID_ARGUMENT,
+      `profile "${id}" was made for other weights (fingerprint ${weights.slice(0, 12)}..., the model's is ` +
+        `${model.weights.slice(0, 12)}...); profile these weights again (deno task profile)`,
     );
   }
 }
