@@ -9,8 +9,8 @@ answer tokens of a 2048-token task sample are not drowned by its 2000 tokens of 
 `src` [3, T] holds attention targets (-1: none) for the supervised heads of train.py:
 - COPY: for the token `ids[i]`, the earlier position it is copied from (the first copy of a span,
   a needle's digit, the rest of a variable's name in its assignment);
-- CHAIN: COPY, plus for the first token of each variable-tracking answer name the "." that ends
-  the name's assignment ("VAR OOL = XUP." is found from "XUP" before it; see answer_sources);
+- CHAIN: for the first token of each variable-tracking answer name, the "." that ends the name's
+  assignment ("VAR OOL = XUP." is found from "XUP" before it; see answer_sources);
 - STATEMENT: indexed by query position: at the "." ending "VAR {name} = ...", the name's first
   token, so that the "." carries the name for a CHAIN head to fetch.
 """
@@ -68,7 +68,7 @@ def repeat_sequence(rng: np.random.Generator, bos: int, length: int, vocab: int)
     copy = torch.zeros(length)
     copy[span_len + 2:] = 1
     src = no_sources(length)
-    src[COPY] = src[CHAIN] = torch.where(copy > 0, torch.arange(length) - span_len, torch.tensor(-1))
+    src[COPY] = torch.where(copy > 0, torch.arange(length) - span_len, torch.tensor(-1))
     return ids, torch.zeros(length), copy, src
 
 
@@ -93,15 +93,15 @@ class Pieces:
         self.add(tokens, torch.ones(len(tokens)), torch.zeros(len(tokens)), torch.full((len(tokens),), -1))
 
     def add(self, tokens: torch.Tensor, lm: torch.Tensor, copy: torch.Tensor, src: torch.Tensor) -> int:
-        """Appends a piece; returns the position of its first token. `src` is [n] (copy sources, both
-        the COPY and the CHAIN target) or [3, n] (every row given)."""
+        """Appends a piece; returns the position of its first token. `src` is [n] (the COPY row) or
+        [3, n] (every row)."""
         at = self.pos
         self.ids.append(tokens)
         self.lm.append(lm)
         self.copy.append(copy)
         if src.dim() == 1:
             rows = no_sources(len(tokens))
-            rows[COPY] = rows[CHAIN] = src
+            rows[COPY] = src
             src = rows
         self.src.append(src)
         self.pos += len(tokens)
@@ -148,7 +148,7 @@ def induction_sequence(rng: np.random.Generator, stream: torch.Tensor, bos: int,
 
 
 def recall_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe, length: int,
-                    keys: list[str], digits: set[int]):
+                    keys: list[str], digits: set[int], shared_prefixes: bool = False):
     """Dense associative recall in the needle's own words: natural text with many needles
     ("The special magic number for {key} is {value}.", distinct keys) in its first part, and in
     its second part every key asked again with the needle question and answered with its value.
@@ -156,11 +156,22 @@ def recall_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe
     needle. A `multikey` sample trains one lookup among 4 needles; this trains `length / 80`
     lookups among as many needles in one sequence, with distances up to the whole context, so
     the retrieval heads learn to match the key rather than any needle (run `final` answered
-    another needle's number in 17 of its 23 wrong `multikey` answers at 1024 tokens)."""
+    another needle's number in 17 of its 23 wrong `multikey` answers at 1024 tokens).
+
+    `shared_prefixes`: the values come in groups of 2 to 4 that share their first 1 to 3 digits, so
+    that after the first digits only the key tells the needles apart (run `recall4` answered
+    another needle that starts with the same digit in 15 of its 23 wrong `multikey` answers)."""
     body = length - 1
     count = max(2, min(len(keys), int(0.45 * body / 37)))  # a needle and its question: ~37 tokens
     chosen = [keys[i] for i in rng.choice(len(keys), count, replace=False)]
     values = [str(v) for v in rng.integers(100000, 1000000, count)]
+    if shared_prefixes:
+        start = 0
+        while start < count:
+            size, shared = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+            for i in range(start + 1, min(start + size, count)):
+                values[i] = values[start][:shared] + values[i][shared:]
+            start += size
     needles = [bpe.encode(f" The special magic number for {k} is {v}.", add_bos=False)
                for k, v in zip(chosen, values)]
     asked = rng.permutation(count)
@@ -192,13 +203,13 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
     assignments ("VAR A = 482913." then "VAR B = A.", ...; 1 to 4 hops, the chains interleaved,
     each in order), then every chain asked with the task's question and answered with its names
     (" A, B, C."). A `variable-tracking` sample trains one chain in ~2000 tokens; this trains
-    `length / 80` chains. The names' tokens carry the copy loss and the attention targets:
+    `length / 160` chains (at least 2). The names' tokens carry the copy loss and the attention targets:
     - STATEMENT: each statement's "." attends to its name's first token (it must carry the name);
     - CHAIN: an answer name's first token is fetched from the "." of its statement, which the query
       matches by what both have just before them (the value's digits, or the previous name);
-    - COPY and CHAIN: the name's other tokens come from the name in its statement.
-    The models that were trained without this answered none of the first names (0 of 40 first
-    tokens, teacher forced, at 1024 tokens)."""
+    - COPY: the name's other tokens come from the name in its statement.
+    Run `recall4`, trained without it, got 0 of 40 first tokens of names right (teacher forced, 1024
+    tokens); the `cpu-chain` fine-tune, with it, also 0 (README.md, Variable tracking)."""
     body = length - 1
     count = max(2, int(0.5 * body / 80))  # a chain of 3.5 names: ~45 tokens of statements, ~35 asked
     sizes = rng.integers(2, 6, count)  # names per chain
@@ -257,7 +268,6 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             run = len(encode(" " + name))
             copy[offset:offset + run] = 1
             src[COPY, offset + 1:offset + run] = torch.arange(name_at[name] + 1, name_at[name] + run)
-            src[CHAIN, offset:offset + run] = src[COPY, offset:offset + run]
             src[CHAIN, offset] = end_at[name]
             offset += run
         seq.add(tokens, lm * (1 - copy), copy, src)
@@ -328,7 +338,6 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
         at_target = find_run(seq, run, at_target)
         at_prompt = find_run(prompt, run, 0, equals if names else None)
         src[COPY, at_target:at_target + len(run)] = torch.arange(at_prompt, at_prompt + len(run))
-        src[CHAIN, at_target:at_target + len(run)] = src[COPY, at_target:at_target + len(run)]
         if names:
             # What identifies a name's assignment, its value, comes after the name, so its first
             # token is no plain copy: COPY leaves it out, CHAIN points at the assignment's ".".
@@ -342,7 +351,7 @@ def task_pool(bpe: ByteBpe, cache_dir: Path, task: str, length: int, count: int,
               split: str = "train") -> list[tuple[torch.Tensor, int, dict]]:
     """`count` encoded samples of prompts up to `length - TARGET_ROOM` tokens, generated once and
     cached on disk: [(ids, prompt_len, sample)]."""
-    path = cache_dir / f"tasks3_{split}_{task}_{length}_{count}_{seed}.pt"  # 3: src has 3 rows
+    path = cache_dir / f"tasks4_{split}_{task}_{length}_{count}_{seed}.pt"  # 4: CHAIN is names' first tokens only
     if path.exists():
         return torch.load(path)
     samples = generate_tasks(task, length - TARGET_ROOM, count, seed, split)

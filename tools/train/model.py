@@ -178,13 +178,15 @@ class TinyLlama(nn.Module):
 
     def forward(self, ids, heads=()):
         """ids [B, T] -> logits [B, T, vocab]; with `heads` [(layer, head), ...] also, per head,
-        its attention probabilities [B, T, T] and its output [B, T, hidden] (what it adds to the
-        residual stream), for the attention-supervision losses."""
+        its attention probabilities [B, T, T], its output [B, T, hidden] (what it adds to the
+        residual stream) and the RMS [B, T, 1] of the residual stream after its layer, for the
+        attention-supervision losses."""
         cos, sin, mask = self.tables(ids.shape[1], ids.device)
         x, maps = self.model.embed_tokens(ids), {}
         for i, layer in enumerate(self.model.layers):
             x, probs, outs = layer(x, cos, sin, mask)
-            maps.update({(l, h): (probs[:, h], layer.self_attn.head_output(outs, h)) for l, h in heads if l == i})
+            rms = x.pow(2).mean(-1, keepdim=True).sqrt()
+            maps.update({(l, h): (probs[:, h], layer.self_attn.head_output(outs, h), rms) for l, h in heads if l == i})
         logits = self.model.norm(x) @ self.model.embed_tokens.weight.T
         return (logits, maps) if heads else logits
 
