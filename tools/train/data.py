@@ -220,8 +220,8 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             names.append(name)
     values = [str(v) for v in rng.choice(np.arange(100000, 1000000), count, replace=False)]
     chains = np.split(np.array(names), np.cumsum(sizes)[:-1])
-    # Statements of chain c in order, chains interleaved at random: shuffle (chain, step) by a random
-    # key, then sort each chain's steps back into order within the slots it drew.
+    # The chains interleaved at random, each in order: a random permutation of every chain's slots,
+    # which each chain then fills with its statements in order.
     slots = rng.permutation(np.repeat(np.arange(count), sizes))
     units, done = [], [0] * count
     for c in slots:
