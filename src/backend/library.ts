@@ -9,6 +9,7 @@ import {
   MODULE_ROOT,
 } from "../../ffi/build.ts";
 import { LukvError, STATUS } from "./errors.ts";
+import { sha256Hex } from "./sha256.ts";
 import { ABI_VERSION, SYMBOLS } from "./symbols.ts";
 
 /** An opened native library and where it came from. */
@@ -131,6 +132,5 @@ async function sourceHash(): Promise<string> {
   const parts = await Promise.all(
     CPU_SOURCES.map(async (file) => `${file}\n${await (await fetch(new URL(file, MODULE_ROOT))).text()}`),
   );
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\n")));
-  return [...new Uint8Array(digest).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return (await sha256Hex([new TextEncoder().encode(parts.join("\n"))])).slice(0, 16);
 }

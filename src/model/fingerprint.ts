@@ -1,5 +1,6 @@
 /** A weights fingerprint: which trained weights a derived artefact (an LU-KV profile) belongs to. */
 
+import { sha256Hex } from "../backend/sha256.ts";
 import type { WeightTensor } from "./safetensors.ts";
 
 /** Tensors up to this many bytes are hashed whole; larger ones by {@linkcode SLICES} evenly spaced slices. */
@@ -35,12 +36,5 @@ export async function weightsFingerprint(tensors: Iterable<WeightTensor>): Promi
       parts.push(bytes.subarray(at, at + SLICE_BYTES));
     }
   }
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(parts);
 }
