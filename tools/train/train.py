@@ -282,7 +282,8 @@ def teacher_forced_accuracy(model, pool, device) -> float:
 
 @torch.no_grad()
 def induction_accuracy(model, data: Data, seed: int, length: int, device) -> float:
-    """Top-1 accuracy on the second copies of random spans (a fixed set of 16 sequences)."""
+    """Top-1 accuracy on the second copies of random spans (a fixed set of 16 sequences per seed: compare
+    it within a run, not across runs of different seeds)."""
     rng = np.random.default_rng([seed, 10**9])
     seqs = [induction_sequence(rng, data.stream, data.bpe.bos_id, length, data.bpe.bos_id, data.digit_ids)
             for _ in range(16)]
