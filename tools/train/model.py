@@ -185,8 +185,10 @@ class TinyLlama(nn.Module):
         x, maps = self.model.embed_tokens(ids), {}
         for i, layer in enumerate(self.model.layers):
             x, probs, outs = layer(x, cos, sin, mask)
-            rms = x.pow(2).mean(-1, keepdim=True).sqrt()
-            maps.update({(l, h): (probs[:, h], layer.self_attn.head_output(outs, h), rms) for l, h in heads if l == i})
+            here = [h for l, h in heads if l == i]
+            if here:  # only layers with a supervised head pay for the stream's RMS
+                rms = x.pow(2).mean(-1, keepdim=True).sqrt()
+                maps.update({(i, h): (probs[:, h], layer.self_attn.head_output(outs, h), rms) for h in here})
         logits = self.model.norm(x) @ self.model.embed_tokens.weight.T
         return (logits, maps) if heads else logits
 
