@@ -6,13 +6,17 @@ predicting `ids[i]` from the tokens before it. `lm` (0/1) marks natural text (ne
 induction span, a task's target. The training loss averages each channel on its own, so the few
 answer tokens of a 2048-token task sample are not drowned by its 2000 tokens of filler.
 
-`src` [3, T] holds attention targets (-1: none) for the supervised heads of train.py:
+`src` [5, T] holds attention targets (-1: none) for the supervised heads of train.py:
 - COPY: for the token `ids[i]`, the earlier position it is copied from (the first copy of a span,
   a needle's digit, the rest of a variable's name in its assignment);
 - CHAIN: for the first token of each variable-tracking answer name, the "." that ends the name's
   assignment ("VAR OOL = XUP." is found from "XUP" before it; see answer_sources);
 - STATEMENT: indexed by query position: at the "." ending "VAR {name} = ...", the name's first
-  token, so that the "." carries the name for a CHAIN head to fetch.
+  token, so that the "." carries the name for a CHAIN head to fetch;
+- CHAIN_SECOND, STATEMENT_SECOND: the same for the name's second token. A plain copy of it is
+  matched by the first token alone: run chain3 got it right in 97% of the names whose first token no
+  other name in the context shares, and in 60% of the others, a third of the names (`evaluate.py names
+  --count 40`).
 """
 
 import json
@@ -29,11 +33,12 @@ TASKS = ["needle", "multikey", "multivalue", "multiquery", "variable-tracking", 
 # Room left after a generated prompt for its target (" " + answers + ".") and EOS: the longest
 # target, multivalue's four 6-digit numbers, is 33 tokens.
 TARGET_ROOM = 40
-COPY, CHAIN, STATEMENT = 0, 1, 2
+COPY, CHAIN, STATEMENT, CHAIN_SECOND, STATEMENT_SECOND = range(5)
+SOURCE_ROWS = 5
 
 
 def no_sources(length: int) -> torch.Tensor:
-    return torch.full((3, length), -1)
+    return torch.full((SOURCE_ROWS, length), -1)
 
 
 def natural_text(bpe: ByteBpe, cache_dir: Path) -> torch.Tensor:
@@ -94,7 +99,7 @@ class Pieces:
 
     def add(self, tokens: torch.Tensor, lm: torch.Tensor, copy: torch.Tensor, src: torch.Tensor) -> int:
         """Appends a piece; returns the position of its first token. `src` is [n] (the COPY row) or
-        [3, n] (every row)."""
+        [SOURCE_ROWS, n] (every row)."""
         at = self.pos
         self.ids.append(tokens)
         self.lm.append(lm)
@@ -108,7 +113,7 @@ class Pieces:
         return at
 
     def build(self):
-        """ids, lm, copy [T] and src [3, T]."""
+        """ids, lm, copy [T] and src [SOURCE_ROWS, T]."""
         return torch.cat(self.ids), torch.cat(self.lm), torch.cat(self.copy), torch.cat(self.src, 1)
 
 
@@ -207,7 +212,8 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
     - STATEMENT: each statement's "." attends to its name's first token (it must carry the name);
     - CHAIN: an answer name's first token is fetched from the "." of its statement, which the query
       matches by what both have just before them (the value's digits, or the previous name);
-    - COPY: the name's other tokens come from the name in its statement.
+    - COPY: the name's other tokens come from the name in its statement;
+    - STATEMENT_SECOND, CHAIN_SECOND: as STATEMENT and CHAIN, for the name's second token.
     Run `recall4`, trained without it, got 0 of 40 first tokens of names right (teacher forced, 1024
     tokens); one `cpu-chain` pass, with it, also 0; three passes answer 23% of `variable-tracking`
     samples at 1984 tokens (README.md, Variable tracking)."""
@@ -260,6 +266,7 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             lm[len(parts[0]):len(parts[0]) + len(parts[1])] = 0
             lm[len(parts[0]) + len(parts[1]) + 1:n - 1] = 0
             src[STATEMENT, n - 1] = first
+            src[STATEMENT_SECOND, n - 1] = first + 1
             end_at[name] = seq.add(tokens, lm, copy, src) + n - 1
             name_at[name] = first
             continue
@@ -270,6 +277,7 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             copy[offset:offset + run] = 1
             src[COPY, offset + 1:offset + run] = torch.arange(name_at[name] + 1, name_at[name] + run)
             src[CHAIN, offset] = end_at[name]
+            src[CHAIN_SECOND, offset + 1] = end_at[name]
             offset += run
         seq.add(tokens, lm * (1 - copy), copy, src)
     return seq.build()
@@ -315,12 +323,13 @@ def assignments(bpe: ByteBpe, prompt: list[int]) -> dict[int, int]:
 
 
 def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dict) -> torch.Tensor:
-    """src [3, T] of a task sample (see the module doc). Numeric answers: each digit comes from
+    """src [SOURCE_ROWS, T] of a task sample (see the module doc). Numeric answers: each digit comes from
     that digit in the number's needle. Variable names: the name's other tokens come from its
     assignment; its first token is found through the assignment's "." (CHAIN), which the query
     can match by what both have just before them: the value's last digits (" ... value 878085
-    are" / "VAR XUP = 878085.") or the previous name (" XUP," / "VAR OOL = XUP."). Common and
-    frequent words have no single source."""
+    are" / "VAR XUP = 878085.") or the previous name (" XUP," / "VAR OOL = XUP."); its second
+    token the same way (CHAIN_SECOND), and by a copy too. Common and frequent words have no single
+    source."""
     src = no_sources(len(ids))
     numeric = all(a.isdigit() for a in sample["answers"])
     names = all(a.isalpha() and a.isupper() for a in sample["answers"])
@@ -331,6 +340,7 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
     statements = assignments(bpe, prompt) if names else {}
     for name_at, end in statements.items():
         src[STATEMENT, end] = name_at
+        src[STATEMENT_SECOND, end] = name_at + 1
     at_target = prompt_len
     for answer in sample["answers"]:
         run = bpe.encode(" " + answer, add_bos=False)
@@ -344,6 +354,7 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
             # token is no plain copy: COPY leaves it out, CHAIN points at the assignment's ".".
             src[COPY, at_target] = -1
             src[CHAIN, at_target] = statements[at_prompt]
+            src[CHAIN_SECOND, at_target + 1] = statements[at_prompt]
         at_target += len(run)
     return src
 
@@ -352,7 +363,7 @@ def task_pool(bpe: ByteBpe, cache_dir: Path, task: str, length: int, count: int,
               split: str = "train") -> list[tuple[torch.Tensor, int, dict]]:
     """`count` encoded samples of prompts up to `length - TARGET_ROOM` tokens, generated once and
     cached on disk: [(ids, prompt_len, sample)]."""
-    path = cache_dir / f"tasks4_{split}_{task}_{length}_{count}_{seed}.pt"  # 4: CHAIN is names' first tokens only
+    path = cache_dir / f"tasks5_{split}_{task}_{length}_{count}_{seed}.pt"  # 5: the *_SECOND rows
     if path.exists():
         return torch.load(path)
     samples = generate_tasks(task, length - TARGET_ROOM, count, seed, split)
@@ -377,11 +388,11 @@ def task_sequence(pool, index: int):
 
 
 def collate(sequences, pad: int):
-    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy [B, T], src [B, 3, T]."""
+    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy [B, T], src [B, 5, T]."""
     t = max(len(s[0]) for s in sequences)
     ids = torch.full((len(sequences), t), pad, dtype=torch.long)
     lm, copy = torch.zeros(len(sequences), t), torch.zeros(len(sequences), t)
-    src = torch.full((len(sequences), 3, t), -1, dtype=torch.long)
+    src = torch.full((len(sequences), SOURCE_ROWS, t), -1, dtype=torch.long)
     for b, (i, l, c, s) in enumerate(sequences):
         ids[b, :len(i)] = i
         lm[b, :len(l)] = l

@@ -4,6 +4,7 @@
   evaluate.py logits OUT_DIR [--model DIR]     reference logits for tools/train/check_model.ts
   evaluate.py tasks [--length N] [--count C]   greedy task accuracy on fresh eval-split samples
   evaluate.py heads [--length N] [--count C]   per-(layer, head) retrieval scores
+  evaluate.py names [--length N] [--count C]   variable tracking's names, token by token
   evaluate.py perplexity                       held-out perplexity of eval.txt
   evaluate.py randomize DIR                    a copy of the model with every weight perturbed
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import TASKS, TARGET_ROOM, encode_sample, generate_tasks  # noqa: E402
+from data import TASKS, TARGET_ROOM, assignments, encode_sample, find_run, generate_tasks  # noqa: E402
 from model import TinyConfig, TinyLlama, read_safetensors, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe  # noqa: E402
 
@@ -95,6 +96,34 @@ def head_retrieval_scores(model: TinyLlama, bpe: ByteBpe, length: int, count: in
 
 
 @torch.no_grad()
+def name_tokens(model: TinyLlama, bpe: ByteBpe, length: int, count: int) -> dict:
+    """Teacher-forced variable tracking, per answer name (hop 0 to 4): is its first token the argmax, and
+    its second? The second is counted apart for names whose first token another assigned name in the
+    context shares ("shared": a copy matched by the first token alone has two places to go) and the others
+    ("unique"). -> {"first": [hits per hop], "second unique": [...], "second shared": [...], "... n": [...]}"""
+    samples = generate_tasks("variable-tracking", length - TARGET_ROOM, count, EVAL_SEED, split="eval")
+    hops = len(samples[0]["answers"])
+    result = {k: [0] * hops for k in ("first", "second unique", "second shared", "second unique n",
+                                      "second shared n")}
+    for s in samples:
+        ids, prompt_len = encode_sample(bpe, s)
+        seq, prompt = ids.tolist(), ids[:prompt_len].tolist()
+        first_tokens = [prompt[at] for at in assignments(bpe, prompt)]
+        pred = model(ids[None, :-1])[0].argmax(-1).tolist()  # pred[i - 1] is the guess for seq[i]
+        at = prompt_len
+        for hop, name in enumerate(s["answers"]):
+            run = bpe.encode(" " + name, add_bos=False)
+            at = find_run(seq, run, at)
+            result["first"][hop] += pred[at - 1] == run[0]
+            kind = "shared" if first_tokens.count(run[0]) > 1 else "unique"
+            result[f"second {kind}"][hop] += pred[at] == run[1]
+            result[f"second {kind} n"][hop] += 1
+            at += len(run)
+    result["samples"] = len(samples)
+    return result
+
+
+@torch.no_grad()
 def perplexity(model: TinyLlama, bpe: ByteBpe, length: int) -> float:
     lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
     stream = [i for line in lines for i in bpe.encode(line + "\n", add_bos=False)]
@@ -126,7 +155,7 @@ def randomize(model_dir: Path, out_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["logits", "tasks", "heads", "perplexity", "randomize"])
+    parser.add_argument("command", choices=["logits", "tasks", "heads", "names", "perplexity", "randomize"])
     parser.add_argument("out", nargs="?")
     parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
     parser.add_argument("--length", type=int, default=None, help="default: max_position_embeddings")
@@ -158,6 +187,14 @@ def main() -> None:
         for layer, row in enumerate(scores):
             print(f"layer {layer}: " + " ".join(f"{v:.3f}" for v in row))
         print(json.dumps(scores.round(4).tolist()))
+    elif args.command == "names":
+        result = name_tokens(model, bpe, length, args.count)
+        share = lambda hits, n: " ".join(f"{h / max(m, 1):.2f}" for h, m in zip(hits, n))  # noqa: E731
+        print(f"first token right, by hop:               {share(result['first'], [result['samples']] * len(result['first']))}")
+        for kind in ("unique", "shared"):
+            print(f"second token right, first token {kind:>6}: {share(result[f'second {kind}'], result[f'second {kind} n'])}"
+                  f" ({sum(result[f'second {kind}'])} of {sum(result[f'second {kind} n'])})")
+        print(json.dumps(result))
     elif args.command == "perplexity":
         print(f"held-out perplexity (eval.txt, {length}-token windows): {perplexity(model, bpe, length):.3f}")
 
