@@ -79,7 +79,8 @@ NAMES_SUPERVISION = {**CHAIN_SUPERVISION,
 # - NAMES_LATE moves CHAIN_SECOND to layer 3 head 0, whose keys and values are its own layer's. After two
 #   NAMES passes layer 1 head 1 named the second token at the "." (298 of 300) and layer 2 head 1 attended
 #   there (73%), but its output named it in 8 of 150: its values are layer 2 head 0's, which carry the first
-#   token (layer 2 head 0 names it in 95 of 100).
+#   token (layer 2 head 0 names it in 95 of 100). A pass of it from names2 (run `late`) did no better: 15 of
+#   150. Neither is shipped (tools/train/README.md, Variable tracking).
 NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
                           "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (3, 0): CHAIN_SECOND}}
 
