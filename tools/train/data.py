@@ -266,7 +266,8 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             lm[len(parts[0]):len(parts[0]) + len(parts[1])] = 0
             lm[len(parts[0]) + len(parts[1]) + 1:n - 1] = 0
             src[STATEMENT, n - 1] = first
-            src[STATEMENT_SECOND, n - 1] = first + 1
+            if len(parts[1]) > 1:  # a name of one token has no second (none of 2,000 random names is one)
+                src[STATEMENT_SECOND, n - 1] = first + 1
             end_at[name] = seq.add(tokens, lm, copy, src) + n - 1
             name_at[name] = first
             continue
@@ -277,7 +278,8 @@ def chain_sequence(rng: np.random.Generator, stream: torch.Tensor, bpe: ByteBpe,
             copy[offset:offset + run] = 1
             src[COPY, offset + 1:offset + run] = torch.arange(name_at[name] + 1, name_at[name] + run)
             src[CHAIN, offset] = end_at[name]
-            src[CHAIN_SECOND, offset + 1] = end_at[name]
+            if run > 1:
+                src[CHAIN_SECOND, offset + 1] = end_at[name]
             offset += run
         seq.add(tokens, lm * (1 - copy), copy, src)
     return seq.build()
@@ -340,7 +342,8 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
     statements = assignments(bpe, prompt) if names else {}
     for name_at, end in statements.items():
         src[STATEMENT, end] = name_at
-        src[STATEMENT_SECOND, end] = name_at + 1
+        if prompt[name_at + 1] != equals:  # the name has a second token
+            src[STATEMENT_SECOND, end] = name_at + 1
     at_target = prompt_len
     for answer in sample["answers"]:
         run = bpe.encode(" " + answer, add_bos=False)
@@ -354,7 +357,8 @@ def answer_sources(bpe: ByteBpe, ids: torch.Tensor, prompt_len: int, sample: dic
             # token is no plain copy: COPY leaves it out, CHAIN points at the assignment's ".".
             src[COPY, at_target] = -1
             src[CHAIN, at_target] = statements[at_prompt]
-            src[CHAIN_SECOND, at_target + 1] = statements[at_prompt]
+            if len(run) > 1:
+                src[CHAIN_SECOND, at_target + 1] = statements[at_prompt]
         at_target += len(run)
     return src
 
