@@ -5,6 +5,7 @@
   evaluate.py tasks [--length N] [--count C]   greedy task accuracy on fresh eval-split samples
   evaluate.py heads [--length N] [--count C]   per-(layer, head) retrieval scores
   evaluate.py names [--length N] [--count C]   variable tracking's names, token by token
+  evaluate.py carried [--count C]              is a statement's name readable at its "." (linear probes)
   evaluate.py perplexity                       held-out perplexity of eval.txt
   evaluate.py randomize DIR                    a copy of the model with every weight perturbed
 
@@ -24,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import TASKS, TARGET_ROOM, assignments, encode_sample, find_run, generate_tasks  # noqa: E402
+from data import (STATEMENT, STATEMENT_SECOND, TARGET_ROOM, TASKS, assignments, chain_sequence,  # noqa: E402
+                  encode_sample, find_run, generate_tasks, natural_text)
 from model import TinyConfig, TinyLlama, read_safetensors, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe  # noqa: E402
 
@@ -123,6 +125,45 @@ def name_tokens(model: TinyLlama, bpe: ByteBpe, length: int, count: int) -> dict
     return result
 
 
+def carried_tokens(model: TinyLlama, bpe: ByteBpe, count: int, length: int = 512) -> dict:
+    """How well a linear probe reads a statement's name (its first and its second token) from the residual
+    stream at the statement's "." (normalised), at the input of each layer after the first: the name must be
+    there for a head to fetch it by the statement's right-hand side. `count` chain sequences of `length`
+    tokens (data.py's chain_sequence, seeds of their own), a probe per layer and token trained on 70% of the
+    statements, scored on the rest. -> {"layer L first": accuracy, "layer L second": accuracy, ...}"""
+    stream = natural_text(bpe, ROOT / "tools" / "train" / "runs" / "cache")
+    digits = {bpe.vocab[c] for c in "0123456789"}
+    layers = range(1, model.cfg.num_hidden_layers)
+    streams, first, second = {layer: [] for layer in layers}, [], []
+    with torch.no_grad():
+        for k in range(count):
+            ids, _, _, src = chain_sequence(np.random.default_rng([99, k]), stream, bpe, length, digits)
+            ends = (src[STATEMENT_SECOND] >= 0).nonzero()[:, 0]
+            cos, sin, mask = model.tables(len(ids), ids.device)
+            x = model.model.embed_tokens(ids[None])
+            for layer, block in enumerate(model.model.layers[:-1]):
+                x = block(x, cos, sin, mask)[0]
+                streams[layer + 1].append(x[0, ends])
+            first.append(ids[src[STATEMENT, ends]])
+            second.append(ids[src[STATEMENT_SECOND, ends]])
+    result = {}
+    for layer in layers:
+        x = torch.cat(streams[layer])
+        x = x / x.norm(dim=-1, keepdim=True)
+        train = torch.arange(len(x)) < int(0.7 * len(x))
+        for name, labels in (("first", torch.cat(first)), ("second", torch.cat(second))):
+            classes, y = torch.unique(labels, return_inverse=True)
+            w = torch.zeros(x.shape[1], len(classes), requires_grad=True)
+            opt = torch.optim.Adam([w], lr=0.05)
+            for _ in range(300):
+                opt.zero_grad()
+                (F.cross_entropy(x[train] @ w * 10, y[train]) + 1e-4 * w.pow(2).sum()).backward()
+                opt.step()
+            result[f"layer {layer} {name}"] = round(float(((x[~train] @ w).argmax(-1) == y[~train]).float().mean()), 3)
+    result["held-out statements"] = int((~train).sum())
+    return result
+
+
 @torch.no_grad()
 def perplexity(model: TinyLlama, bpe: ByteBpe, length: int) -> float:
     lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
@@ -155,7 +196,7 @@ def randomize(model_dir: Path, out_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["logits", "tasks", "heads", "names", "perplexity", "randomize"])
+    parser.add_argument("command", choices=["logits", "tasks", "heads", "names", "carried", "perplexity", "randomize"])
     parser.add_argument("out", nargs="?")
     parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
     parser.add_argument("--length", type=int, default=None, help="default: max_position_embeddings")
@@ -195,6 +236,8 @@ def main() -> None:
             print(f"second token right, first token {kind:>6}: {share(result[f'second {kind}'], result[f'second {kind} n'])}"
                   f" ({sum(result[f'second {kind}'])} of {sum(result[f'second {kind} n'])})")
         print(json.dumps(result))
+    elif args.command == "carried":
+        print(json.dumps(carried_tokens(model, bpe, args.count)))
     elif args.command == "perplexity":
         print(f"held-out perplexity (eval.txt, {length}-token windows): {perplexity(model, bpe, length):.3f}")
 
