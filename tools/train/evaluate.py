@@ -230,11 +230,13 @@ def main() -> None:
         print(json.dumps(scores.round(4).tolist()))
     elif args.command == "names":
         result = name_tokens(model, bpe, length, args.count)
-        share = lambda hits, n: " ".join(f"{h / max(m, 1):.2f}" for h, m in zip(hits, n))  # noqa: E731
-        print(f"first token right, by hop:               {share(result['first'], [result['samples']] * len(result['first']))}")
+        def shares(hits: list[int], n: list[int]) -> str:
+            return " ".join(f"{h / max(m, 1):.2f}" for h, m in zip(hits, n)) + f" ({sum(hits)} of {sum(n)})"
+        every = [result["samples"]] * len(result["first"])
+        print(f"first token right, by hop:               {shares(result['first'], every)}")
         for kind in ("unique", "shared"):
-            print(f"second token right, first token {kind:>6}: {share(result[f'second {kind}'], result[f'second {kind} n'])}"
-                  f" ({sum(result[f'second {kind}'])} of {sum(result[f'second {kind} n'])})")
+            hits, n = result[f"second {kind}"], result[f"second {kind} n"]
+            print(f"second token right, first token {kind:>6}: {shares(hits, n)}")
         print(json.dumps(result))
     elif args.command == "carried":
         print(json.dumps(carried_tokens(model, bpe, args.count)))

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import (CHAIN, CHAIN_SECOND, COPY, STATEMENT, STATEMENT_SECOND, TASKS, chain_sequence, collate, induction_sequence,  # noqa: E402
-                  natural_text, recall_sequence, repeat_sequence, task_pool, task_sequence, text_sequence)
+from data import (CHAIN, CHAIN_SECOND, COPY, STATEMENT, STATEMENT_SECOND, TASKS, chain_sequence,  # noqa: E402
+                  collate, induction_sequence, natural_text, recall_sequence, repeat_sequence, task_pool,
+                  task_sequence, text_sequence)
 from model import TinyConfig, TinyLlama, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe, needle_keys, write_json, write_tokenizer  # noqa: E402
 
@@ -78,9 +79,10 @@ NAMES_SUPERVISION = {**CHAIN_SUPERVISION,
                      "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (2, 1): CHAIN_SECOND}}
 # - NAMES_LATE moves CHAIN_SECOND to layer 3 head 0, whose keys and values are its own layer's. After two
 #   NAMES passes layer 1 head 1 named the second token at the "." (298 of 300) and layer 2 head 1 attended
-#   there (73%), but its output named it in 8 of 150: its values are layer 2 head 0's, which carry the first
-#   token (layer 2 head 0 names it in 95 of 100). A pass of it from names2 (run `late`) did no better: 15 of
-#   150. Neither is shipped (tools/train/README.md, Variable tracking).
+#   there (73%), but its output named it in 8 of 150; it shares its values with layer 2 head 0, which names
+#   the first token in 95 of 100. A pass of it from names2 (run `late`) did no better: 15 of 150 (a probe at
+#   the "." reads the second token in 82% at layer 2's input but 33% at layer 3's: `evaluate.py carried`).
+#   Neither is shipped (tools/train/README.md, Variable tracking).
 NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
                           "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (3, 0): CHAIN_SECOND}}
 
