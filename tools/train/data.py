@@ -33,8 +33,11 @@ TASKS = ["needle", "multikey", "multivalue", "multiquery", "variable-tracking", 
 # Room left after a generated prompt for its target (" " + answers + ".") and EOS: the longest
 # target, multivalue's four 6-digit numbers, is 33 tokens.
 TARGET_ROOM = 40
-COPY, CHAIN, STATEMENT, CHAIN_SECOND, STATEMENT_SECOND = range(5)
 SOURCE_ROWS = 5
+COPY, CHAIN, STATEMENT, CHAIN_SECOND, STATEMENT_SECOND = range(SOURCE_ROWS)
+# Rows indexed by the query's own position (the label is the token at the target); the others by the
+# position of the token the query predicts.
+QUERY_ROWS = (STATEMENT, STATEMENT_SECOND)
 
 
 def no_sources(length: int) -> torch.Tensor:
@@ -392,7 +395,8 @@ def task_sequence(pool, index: int):
 
 
 def collate(sequences, pad: int):
-    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy [B, T], src [B, 5, T]."""
+    """Right-pads to the longest sequence (padding is in neither mask) -> ids, lm, copy [B, T],
+    src [B, SOURCE_ROWS, T]."""
     t = max(len(s[0]) for s in sequences)
     ids = torch.full((len(sequences), t), pad, dtype=torch.long)
     lm, copy = torch.zeros(len(sequences), t), torch.zeros(len(sequences), t)

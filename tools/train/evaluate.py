@@ -91,7 +91,7 @@ def head_retrieval_scores(model: TinyLlama, bpe: ByteBpe, length: int, count: in
         needle = list(range(start, start + len(value)))
         # Positions whose next token is a digit of the answer: prompt_len - 1 ... (target " ddddd d").
         queries = list(range(prompt_len - 1, prompt_len - 1 + len(value)))
-        maps = model.attention_maps(ids[None, :prompt_len + len(value) - 1])
+        _, maps = model.trace(ids[None, :prompt_len + len(value) - 1])
         for layer, probs in enumerate(maps):
             scores[layer] += probs[0][:, queries][:, :, needle].sum(-1).mean(-1).numpy()
     return scores / len(samples)
@@ -131,7 +131,7 @@ def carried_tokens(model: TinyLlama, bpe: ByteBpe, count: int, length: int = 512
     there for a head to fetch it by the statement's right-hand side. `count` chain sequences of `length`
     tokens (data.py's chain_sequence, seeds of their own), a probe per layer and token trained on 70% of the
     statements, scored on the rest. -> {"layer L first": accuracy, "layer L second": accuracy, ...}"""
-    stream = natural_text(bpe, ROOT / "tools" / "train" / "runs" / "cache")
+    stream = natural_text(bpe, Path(__file__).resolve().parent / "runs" / "cache")
     digits = {bpe.vocab[c] for c in "0123456789"}
     layers = range(1, model.cfg.num_hidden_layers)
     streams, first, second = {layer: [] for layer in layers}, [], []
@@ -139,11 +139,9 @@ def carried_tokens(model: TinyLlama, bpe: ByteBpe, count: int, length: int = 512
         for k in range(count):
             ids, _, _, src = chain_sequence(np.random.default_rng([99, k]), stream, bpe, length, digits)
             ends = (src[STATEMENT_SECOND] >= 0).nonzero()[:, 0]
-            cos, sin, mask = model.tables(len(ids), ids.device)
-            x = model.model.embed_tokens(ids[None])
-            for layer, block in enumerate(model.model.layers[:-1]):
-                x = block(x, cos, sin, mask)[0]
-                streams[layer + 1].append(x[0, ends])
+            at_input, _ = model.trace(ids[None])
+            for layer in layers:
+                streams[layer].append(at_input[layer][0, ends])
             first.append(ids[src[STATEMENT, ends]])
             second.append(ids[src[STATEMENT_SECOND, ends]])
     result = {}

@@ -232,14 +232,16 @@ class TinyLlama(nn.Module):
             x = self.model.embed_tokens(torch.tensor([[token]]))
 
     @torch.no_grad()
-    def attention_maps(self, ids):
-        """Per-layer attention probabilities [B, heads, T, T] (for the head analysis)."""
+    def trace(self, ids):
+        """For the analyses: per layer, the residual stream at its input [B, T, hidden] and its attention
+        probabilities [B, heads, T, T] -> (streams, maps)."""
         cos, sin, mask = self.tables(ids.shape[1], ids.device)
-        x, maps = self.model.embed_tokens(ids), []
+        x, streams, maps = self.model.embed_tokens(ids), [], []
         for layer in self.model.layers:
+            streams.append(x)
             x, probs, _ = layer(x, cos, sin, mask)
             maps.append(probs)
-        return maps
+        return streams, maps
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import (CHAIN, CHAIN_SECOND, COPY, STATEMENT, STATEMENT_SECOND, TASKS, chain_sequence,  # noqa: E402
-                  collate, induction_sequence, natural_text, recall_sequence, repeat_sequence, task_pool,
-                  task_sequence, text_sequence)
+from data import (CHAIN, CHAIN_SECOND, COPY, QUERY_ROWS, STATEMENT, STATEMENT_SECOND, TASKS,  # noqa: E402
+                  chain_sequence, collate, induction_sequence, natural_text, recall_sequence, repeat_sequence,
+                  task_pool, task_sequence, text_sequence)
 from model import TinyConfig, TinyLlama, write_safetensors  # noqa: E402
 from tokenizer import TEXT_DIR, ByteBpe, needle_keys, write_json, write_tokenizer  # noqa: E402
 
@@ -264,7 +264,7 @@ def losses(model, ids, lm, copy, src, supervision):
         target = p.gather(2, (queries[offset:] - offset).expand(b, -1)[..., None])
         attn_losses.append(-(target + 1e-6).log().mean())
     for key, row in supervised.items():
-        if row in (STATEMENT, STATEMENT_SECOND):  # indexed by query position; the label is the token at the target
+        if row in QUERY_ROWS:  # indexed by query position; the label is the token at the target
             target = src[:, row, :-1]
             label = ids.gather(1, target.clamp(min=0))
         else:  # the query at position i - 1 predicts ids[i], found at src[i]
