@@ -14,6 +14,7 @@ same seed reproduces the same weights on the same machine.
 """
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -85,6 +86,16 @@ NAMES_SUPERVISION = {**CHAIN_SUPERVISION,
 #   Neither is shipped (tools/train/README.md, Variable tracking).
 NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
                           "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (3, 0): CHAIN_SECOND}}
+# - NAMES_APART keeps the two carried tokens apart. Under NAMES both carriers wrote their token in the
+#   unembedding's directions, so the "." held e(first) + e(second), which no linear map can order, and
+#   the fetching heads shared one KV group's 32-dimensional values with the first token's fetch. Here the
+#   second token's carrier is read through a fixed rotation of the stream (`rotate`), so it writes the
+#   token in directions of its own, and layer 2 head 5 fetches it through the other KV group. Two passes
+#   from chain3 (runs apart, apart2; models/tiny): variable tracking 23% -> 33% -> 34%, the answers whose
+#   first miss is a second letter after a shared first letter 28 -> 32 -> 19 of 100.
+NAMES_APART_SUPERVISION = {**CHAIN_SUPERVISION,
+                           "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (2, 5): CHAIN_SECOND},
+                           "rotate": [(1, 1)]}
 
 # Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
 # every phase. Steps were sized for ~70 minutes on 2 cores.
@@ -123,8 +134,8 @@ CPU_KEYS_PHASES = [
 # variable tracking (data.py's chain_sequence) with CHAIN supervision, beside recall so that multikey is
 # kept, from short contexts, where the two-step lookup is cheap to learn, up to the longest. The lookup
 # forms over passes, each from the previous pass's weights with a new seed (new data): variable tracking
-# 0%, 1%, 23% after one, two, three passes; a fourth gave 26% and lost multikey. models/tiny is three
-# (make_tiny.sh; tools/train/README.md, Variable tracking).
+# 0%, 1%, 23% after one, two, three passes; a fourth gave 26% and lost multikey. models/tiny is three, then
+# two passes of `cpu-names-apart` (make_tiny.sh; tools/train/README.md, Variable tracking).
 CHAIN_MIX = {"chain": 0.4, "recall": 0.25, "tasks": 0.2, "induction": 0.05, "text": 0.1}
 CPU_CHAIN_PHASES = [
     {"length": 256, "batch": 8, "steps": 250, "mix": CHAIN_MIX},
@@ -145,6 +156,8 @@ PRESETS = {
                   "supervision": NAMES_SUPERVISION},
     "cpu-names-late": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
                        "supervision": NAMES_LATE_SUPERVISION},
+    "cpu-names-apart": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
+                        "supervision": NAMES_APART_SUPERVISION},
     # A GPU affords a wider, deeper model and 4x the data, base and fine-tune phases in one run; bf16
     # keeps it under 16 MB. (Not yet run.)
     "gpu": {
@@ -244,6 +257,14 @@ class Data:
 # ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache
+def rotation(size: int, device) -> torch.Tensor:
+    """A fixed random orthogonal [size, size] matrix (seed 0): a `rotate` head's output is read through it,
+    so the head writes its token in directions that are not the unembedding's."""
+    q, r = torch.linalg.qr(torch.randn(size, size, generator=torch.Generator().manual_seed(0)))
+    return (q * torch.sign(torch.diagonal(r))).to(device)
+
+
 def losses(model, ids, lm, copy, src, supervision):
     """Mean next-token loss over the `lm` positions and over the `copy` positions, separately, and
     the attention-supervision loss: -log of the attention a supervised head pays to its target
@@ -273,6 +294,8 @@ def losses(model, ids, lm, copy, src, supervision):
         if not valid.any():
             continue
         probs, out, rms = maps[key]
+        if key in supervision.get("rotate", ()):
+            out = out @ rotation(out.shape[-1], out.device)
         p = probs.gather(2, target.clamp(min=0)[..., None])[..., 0]
         attn_losses.append(-((p + 1e-6).log() * valid).sum() / valid.sum())
         # The head's own output, read through the final norm and the unembedding, must already
