@@ -6,6 +6,7 @@
   evaluate.py heads [--length N] [--count C]   per-(layer, head) retrieval scores
   evaluate.py names [--length N] [--count C]   variable tracking's names, token by token
   evaluate.py carried [--count C]              is a statement's name readable at its "." (linear probes)
+  evaluate.py misses RESULTS                   where lukv's greedy variable-tracking answers go wrong
   evaluate.py perplexity                       held-out perplexity of eval.txt
   evaluate.py randomize DIR                    a copy of the model with every weight perturbed
 
@@ -15,6 +16,7 @@ All run on the weights as stored (f32, or bf16 upcast), so they describe the shi
 import argparse
 import json
 import math
+import re
 import shutil
 import sys
 import time
@@ -162,6 +164,38 @@ def carried_tokens(model: TinyLlama, bpe: ByteBpe, count: int, length: int = 512
     return result
 
 
+def variable_misses(results: Path) -> dict:
+    """The harness's variable-tracking answers (`deno task eval --out RESULTS`, full cache), each answer's
+    first wrong name by which letter first differs from the right one, and whether another name in the
+    context starts with the letters before it ("shared": the copy had two places to go).
+    "in order": every name right, in the answer's order (the harness also accepts other orders).
+    -> {"answers": n, "in order": k, "letter 1": m, "letter 2, prefix shared": m2, ..., "fewer names": j}"""
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    rows = [r for r in rows if r["task"] == "variable-tracking" and r["press"] == "full"]
+    samples = {}
+    for length, seed in {(r["length"], r["seed"]) for r in rows}:
+        count = 1 + max(r["sample"] for r in rows if (r["length"], r["seed"]) == (length, seed))
+        for i, s in enumerate(generate_tasks("variable-tracking", length, count, seed, split="eval")):
+            samples[(length, seed, i)] = s
+    result = {"answers": len(rows), "in order": 0}
+    for r in rows:
+        s = samples[(r["length"], r["seed"], r["sample"])]
+        names = re.findall(r"VAR (\w+) = ", s["context"])
+        got = re.findall(r"\b[A-Z]{3}\b", r["output"])
+        wrong = next((hop for hop, name in enumerate(s["answers"]) if hop >= len(got) or got[hop] != name), None)
+        if wrong is None:
+            kind = "in order"
+        elif wrong >= len(got):
+            kind = "fewer names"
+        else:
+            want = s["answers"][wrong]
+            k = next(k for k in range(len(want)) if got[wrong][k] != want[k])
+            shared = any(n != want and n[:k] == want[:k] for n in names)
+            kind = f"letter {k + 1}" + ("" if k == 0 else ", prefix shared" if shared else ", prefix unique")
+        result[kind] = result.get(kind, 0) + 1
+    return result
+
+
 @torch.no_grad()
 def perplexity(model: TinyLlama, bpe: ByteBpe, length: int) -> float:
     lines = (TEXT_DIR / "eval.txt").read_text(encoding="utf-8").splitlines()
@@ -194,7 +228,8 @@ def randomize(model_dir: Path, out_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["logits", "tasks", "heads", "names", "carried", "perplexity", "randomize"])
+    parser.add_argument("command", choices=["logits", "tasks", "heads", "names", "carried", "misses", "perplexity",
+                                            "randomize"])
     parser.add_argument("out", nargs="?")
     parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
     parser.add_argument("--length", type=int, default=None, help="default: max_position_embeddings")
@@ -206,6 +241,9 @@ def main() -> None:
     model_dir = Path(args.model)
     if args.command == "randomize":
         randomize(model_dir, Path(args.out))
+        return
+    if args.command == "misses":
+        print(json.dumps(variable_misses(Path(args.out))))
         return
     model, bpe = load(model_dir), ByteBpe.load(model_dir)
     length = args.length or model.cfg.max_position_embeddings
