@@ -1,10 +1,11 @@
 #!/bin/sh
-# The one command that makes models/tiny from nothing, on 2 CPU cores (~3.5 hours; poll the log):
+# The one command that makes models/tiny from nothing, on 2 CPU cores (~4.5 hours; poll the log):
 #   nohup sh tools/train/make_tiny.sh > tools/train/runs/train.log 2>&1 &
-# A base run, a recall fine-tune and passes of the chain fine-tune, each from the previous run's weights.
+# A base run, a recall fine-tune, passes of the chain fine-tune and of the names fine-tune, each from the
+# previous run's weights.
 # Every run resumes from its checkpoint, so after an interruption run this again: finished runs are
 # skipped (they only remeasure their perplexity) and the interrupted one goes on as the same run.
-# Each chain pass has its own seed, so each sees new data.
+# Each pass has its own seed, so each sees new data.
 set -e
 cd "$(dirname "$0")/../.."
 mkdir -p tools/train/runs
@@ -14,4 +15,6 @@ train --run final --seed 0
 train --run recall4 --preset cpu-finetune --from final --seed 0
 train --run chain --preset cpu-chain --from recall4 --seed 0
 train --run chain2 --preset cpu-chain --from chain --seed 1
-train --run chain3 --preset cpu-chain --from chain2 --seed 2 --export
+train --run chain3 --preset cpu-chain --from chain2 --seed 2
+train --run apart --preset cpu-names-apart --from chain3 --seed 3
+train --run apart2 --preset cpu-names-apart --from apart --seed 4 --export
