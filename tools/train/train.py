@@ -92,7 +92,8 @@ NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
 #   second token's carrier is read through a fixed rotation of the stream (`rotate`), so it writes the
 #   token in directions of its own, and layer 2 head 5 fetches it through the other KV group. Two passes
 #   from chain3 (runs apart, apart2; models/tiny): variable tracking 23% -> 33% -> 34%, the answers whose
-#   first miss is a second letter after a shared first letter 28 -> 32 -> 19 of 100.
+#   first miss is a second letter after a shared first letter 28 -> 32 -> 19 of 100. A third pass (apart3,
+#   not yet shipped): 42%, multikey 84%.
 NAMES_APART_SUPERVISION = {**CHAIN_SUPERVISION,
                            "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (2, 5): CHAIN_SECOND},
                            "rotate": [(1, 1)]}
