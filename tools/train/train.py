@@ -71,21 +71,28 @@ RECALL_SUPERVISION = {"local": {**COPY_SUPERVISION["local"], (0, 3): 4}, "heads"
 CHAIN_SUPERVISION = {"local": RECALL_SUPERVISION["local"],
                      "heads": {**RECALL_SUPERVISION["heads"], (1, 0): STATEMENT, (2, 0): CHAIN},
                      "readout": "residual"}
+
+
+def second_token(carry: tuple[int, int], fetch: tuple[int, int], **extra) -> dict:
+    """CHAIN plus the same pair of heads for a name's second token: `carry` (STATEMENT_SECOND) and
+    `fetch` (CHAIN_SECOND), with `extra` supervision keys."""
+    return {**CHAIN_SUPERVISION, "heads": {**CHAIN_SUPERVISION["heads"], carry: STATEMENT_SECOND, fetch: CHAIN_SECOND},
+            **extra}
+
+
 # - NAMES adds the same lookup for a name's second token, by heads 1 of layers 1 and 2 (in head 0's KV
 #   group, so they share its keys and values; the group's retrieval score is ~0). After three chain passes
 #   (chain3) the second token, a plain copy matched by the first token alone, was right in 97% of the
 #   names whose first token no other name in the context shares and in 60% of the others (a third of the
 #   names; `evaluate.py names --count 40`, teacher forced at 2008 tokens).
-NAMES_SUPERVISION = {**CHAIN_SUPERVISION,
-                     "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (2, 1): CHAIN_SECOND}}
+NAMES_SUPERVISION = second_token((1, 1), (2, 1))
 # - NAMES_LATE moves CHAIN_SECOND to layer 3 head 0, whose keys and values are its own layer's. After two
 #   NAMES passes layer 1 head 1 named the second token at the "." (298 of 300) and layer 2 head 1 attended
 #   there (73%), but its output named it in 8 of 150; it shares its values with layer 2 head 0, which names
 #   the first token in 95 of 100. A pass of it from names2 (run `late`) did no better: 15 of 150 (a probe at
 #   the "." reads the second token in 82% at layer 2's input but 33% at layer 3's: `evaluate.py carried`).
 #   Neither is shipped (tools/train/README.md, Variable tracking).
-NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
-                          "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (3, 0): CHAIN_SECOND}}
+NAMES_LATE_SUPERVISION = second_token((1, 1), (3, 0))
 # - NAMES_APART keeps the two carried tokens apart. Under NAMES both carriers wrote their token in the
 #   unembedding's directions, so the "." held e(first) + e(second), which no linear map can order, and
 #   the fetching heads shared one KV group's 32-dimensional values with the first token's fetch. Here the
@@ -94,9 +101,7 @@ NAMES_LATE_SUPERVISION = {**CHAIN_SUPERVISION,
 #   from chain3 (runs apart, apart2; models/tiny): variable tracking 23% -> 33% -> 34%, the answers whose
 #   first miss is a second letter after a shared first letter 28 -> 32 -> 19 of 100. A third pass (apart3,
 #   not yet shipped): 42%, multikey 84%.
-NAMES_APART_SUPERVISION = {**CHAIN_SUPERVISION,
-                           "heads": {**CHAIN_SUPERVISION["heads"], (1, 1): STATEMENT_SECOND, (2, 5): CHAIN_SECOND},
-                           "rotate": [(1, 1)]}
+NAMES_APART_SUPERVISION = second_token((1, 1), (2, 5), rotate=[(1, 1)])
 
 # Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
 # every phase. Steps were sized for ~70 minutes on 2 cores.
@@ -151,14 +156,12 @@ PRESETS = {
                      "supervision": RECALL_SUPERVISION},
     "cpu-keys": {"config": TinyConfig(), "phases": CPU_KEYS_PHASES, "lr": 5e-4, "dtype": "float32",
                  "supervision": RECALL_SUPERVISION},
-    "cpu-chain": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
-                  "supervision": CHAIN_SUPERVISION},
-    "cpu-names": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
-                  "supervision": NAMES_SUPERVISION},
-    "cpu-names-late": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
-                       "supervision": NAMES_LATE_SUPERVISION},
-    "cpu-names-apart": {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
-                        "supervision": NAMES_APART_SUPERVISION},
+    # The chain-data fine-tunes differ only in the heads they supervise.
+    **{name: {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
+              "supervision": supervision}
+       for name, supervision in (("cpu-chain", CHAIN_SUPERVISION), ("cpu-names", NAMES_SUPERVISION),
+                                 ("cpu-names-late", NAMES_LATE_SUPERVISION),
+                                 ("cpu-names-apart", NAMES_APART_SUPERVISION))},
     # A GPU affords a wider, deeper model and 4x the data, base and fine-tune phases in one run; bf16
     # keeps it under 16 MB. (Not yet run.)
     "gpu": {
