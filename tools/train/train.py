@@ -97,10 +97,9 @@ NAMES_LATE_SUPERVISION = second_token((1, 1), (3, 0))
 #   unembedding's directions, so the "." held e(first) + e(second), which no linear map can order, and
 #   the fetching heads shared one KV group's 32-dimensional values with the first token's fetch. Here the
 #   second token's carrier is read through a fixed rotation of the stream (`rotate`), so it writes the
-#   token in directions of its own, and layer 2 head 5 fetches it through the other KV group. Two passes
-#   from chain3 (runs apart, apart2; models/tiny): variable tracking 23% -> 33% -> 34%, the answers whose
-#   first miss is a second letter after a shared first letter 28 -> 32 -> 19 of 100. A third pass (apart3,
-#   not yet shipped): 42%, multikey 84%.
+#   token in directions of its own, and layer 2 head 5 fetches it through the other KV group. Three passes
+#   from chain3 (runs apart, apart2, apart3): variable tracking 23% -> 33% -> 34% -> 42%, the answers whose
+#   first miss is a second letter after a shared first letter 28 -> 32 -> 19 -> 18 of 100.
 NAMES_APART_SUPERVISION = second_token((1, 1), (2, 5), rotate=[(1, 1)])
 
 # Tokens per step stay 2048 (length x batch) on CPU, so the learning rate means the same in
@@ -141,13 +140,23 @@ CPU_KEYS_PHASES = [
 # kept, from short contexts, where the two-step lookup is cheap to learn, up to the longest. The lookup
 # forms over passes, each from the previous pass's weights with a new seed (new data): variable tracking
 # 0%, 1%, 23% after one, two, three passes; a fourth gave 26% and lost multikey. models/tiny is three, then
-# two passes of `cpu-names-apart` (make_tiny.sh; tools/train/README.md, Variable tracking).
+# three passes of `cpu-names-apart` and two of `cpu-names-apart-long` (make_tiny.sh; tools/train/README.md,
+# Variable tracking).
 CHAIN_MIX = {"chain": 0.4, "recall": 0.25, "tasks": 0.2, "induction": 0.05, "text": 0.1}
 CPU_CHAIN_PHASES = [
     {"length": 256, "batch": 8, "steps": 250, "mix": CHAIN_MIX},
     {"length": 512, "batch": 4, "steps": 150, "mix": CHAIN_MIX},
     {"length": 1024, "batch": 2, "steps": 75, "mix": CHAIN_MIX},
     {"length": 2048, "batch": 1, "steps": 75, "mix": CHAIN_MIX},
+]
+# The same data at the two longest lengths only (~31 minutes a pass). After apart3 (variable tracking 42%
+# at 1984 tokens) the misses were the far statements: 11 of 41 samples right whose asked chain starts in
+# the context's first 5%, 15 of 21 where it starts after 20%; a chain pass spends 75 of its 550 steps at
+# 2048. Two passes from apart3 (runs long1, long2; models/tiny): variable tracking 42% -> 53% -> 63%, the
+# far chains 11 -> 18 -> 27 of 41, multikey 84% -> 88% -> 89%.
+CPU_CHAIN_LONG_PHASES = [
+    {"length": 1024, "batch": 2, "steps": 100, "mix": CHAIN_MIX},
+    {"length": 2048, "batch": 1, "steps": 200, "mix": CHAIN_MIX},
 ]
 PRESETS = {
     "cpu": {"config": TinyConfig(), "phases": CPU_PHASES, "lr": 2e-3, "dtype": "float32",
@@ -162,6 +171,8 @@ PRESETS = {
        for name, supervision in (("cpu-chain", CHAIN_SUPERVISION), ("cpu-names", NAMES_SUPERVISION),
                                  ("cpu-names-late", NAMES_LATE_SUPERVISION),
                                  ("cpu-names-apart", NAMES_APART_SUPERVISION))},
+    "cpu-names-apart-long": {"config": TinyConfig(), "phases": CPU_CHAIN_LONG_PHASES, "lr": 1e-3,
+                             "dtype": "float32", "supervision": NAMES_APART_SUPERVISION},
     # A GPU affords a wider, deeper model and 4x the data, base and fine-tune phases in one run; bf16
     # keeps it under 16 MB. (Not yet run.)
     "gpu": {
