@@ -165,14 +165,13 @@ PRESETS = {
                      "supervision": RECALL_SUPERVISION},
     "cpu-keys": {"config": TinyConfig(), "phases": CPU_KEYS_PHASES, "lr": 5e-4, "dtype": "float32",
                  "supervision": RECALL_SUPERVISION},
-    # The chain-data fine-tunes differ only in the heads they supervise.
-    **{name: {"config": TinyConfig(), "phases": CPU_CHAIN_PHASES, "lr": 1e-3, "dtype": "float32",
-              "supervision": supervision}
-       for name, supervision in (("cpu-chain", CHAIN_SUPERVISION), ("cpu-names", NAMES_SUPERVISION),
-                                 ("cpu-names-late", NAMES_LATE_SUPERVISION),
-                                 ("cpu-names-apart", NAMES_APART_SUPERVISION))},
-    "cpu-names-apart-long": {"config": TinyConfig(), "phases": CPU_CHAIN_LONG_PHASES, "lr": 1e-3,
-                             "dtype": "float32", "supervision": NAMES_APART_SUPERVISION},
+    # The chain-data fine-tunes differ only in their lengths and the heads they supervise.
+    **{name: {"config": TinyConfig(), "phases": phases, "lr": 1e-3, "dtype": "float32", "supervision": supervision}
+       for name, phases, supervision in (("cpu-chain", CPU_CHAIN_PHASES, CHAIN_SUPERVISION),
+                                         ("cpu-names", CPU_CHAIN_PHASES, NAMES_SUPERVISION),
+                                         ("cpu-names-late", CPU_CHAIN_PHASES, NAMES_LATE_SUPERVISION),
+                                         ("cpu-names-apart", CPU_CHAIN_PHASES, NAMES_APART_SUPERVISION),
+                                         ("cpu-names-apart-long", CPU_CHAIN_LONG_PHASES, NAMES_APART_SUPERVISION))},
 }
 # A GPU affords a wider, deeper model and more data: each preset has a `gpu` twin (`gpu`, `gpu-finetune`,
 # `gpu-chain`, ...; `make_tiny.sh gpu` runs the same sequence with them) with 6 layers of 320, 4x the batch,
