@@ -5,14 +5,13 @@
  */
 
 import type { Device } from "../src/backend/device.ts";
-import type { Tensor } from "../src/backend/tensor.ts";
 import type { KvCache } from "../src/cache/kv_cache.ts";
 import { uniformProfile } from "../src/lukv/profile.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { scoringShapeOf } from "../src/model/model.ts";
 import { type RandomLlama, randomLlama } from "../src/model/random_model.ts";
-import { CompressingCache } from "../src/press/compressing_cache.ts";
-import { makePress } from "../src/press/presets.ts";
+import { argmaxPick } from "../src/pipeline/decode.ts";
+import { compressedPrefill } from "../src/pipeline/prefill.ts";
+import { makePress } from "../src/press/registry.ts";
 
 /** What to run. */
 export interface DecodeBenchOptions {
@@ -53,34 +52,6 @@ export interface DecodeBenchResult {
   predictedPrefillMs: number;
   full: CacheRun;
   lukv: CacheRun;
-}
-
-/** A compressing prefill that times its scoring and compaction hooks (synchronising around each). */
-class TimedCompressingCache extends CompressingCache {
-  compressionMs = 0;
-
-  #timed<T>(work: () => T): T {
-    this.device.synchronize();
-    const start = performance.now();
-    try {
-      return work();
-    } finally {
-      this.device.synchronize();
-      this.compressionMs += performance.now() - start;
-    }
-  }
-
-  override queriesBeforeRope(l: number, q: Tensor<"f32">, pos0: number): void {
-    this.#timed(() => super.queriesBeforeRope(l, q, pos0));
-  }
-
-  override queriesAfterWrite(l: number, q: Tensor<"f32">, pos0: number): void {
-    this.#timed(() => super.queriesAfterWrite(l, q, pos0));
-  }
-
-  override endLayer(l: number): void {
-    this.#timed(() => super.endLayer(l));
-  }
 }
 
 function promptOf(length: number, vocab: number): Int32Array {
@@ -170,20 +141,20 @@ export function benchDecode(
   if (contextNote) log(`context shrunk to ${context}: ${contextNote}`);
   const prompt = promptOf(context, config.vocabSize);
 
+  /** One side: `prefill` fills a cache from the prompt and returns it, the first token and its compression time. */
   const run = (
     name: string,
-    makeCache: () => { prefill: KvCache; decode: () => KvCache; timer?: TimedCompressingCache },
+    prefill: () => { cache: KvCache; first: number; compressionMs: number | null },
   ): CacheRun => {
     dev.memoryInfo({ resetPeak: true });
-    const { prefill, decode, timer } = makeCache();
+    let done: ReturnType<typeof prefill> | null = null;
     try {
-      let first = 0;
-      const prefillMs = timed(dev, () => first = step(model, prompt, prefill));
-      const cache = decode();
+      const prefillMs = timed(dev, () => done = prefill());
+      const { cache, first, compressionMs } = done!;
       const decodeTokensPerSecond = decodeRate(model, cache, first, decodeTokens);
       const result: CacheRun = {
         prefillMs,
-        compressionMs: timer ? timer.compressionMs : null,
+        compressionMs,
         decodeTokensPerSecond,
         kvBytes: cache.bytes(),
         peakBytes: dev.memoryInfo().peakBytes,
@@ -191,7 +162,7 @@ export function benchDecode(
       };
       log(
         `${name}: prefill ${(prefillMs / 1000).toFixed(2)} s` +
-          (timer ? ` (compression ${(timer.compressionMs / 1000).toFixed(2)} s)` : "") +
+          (compressionMs !== null ? ` (compression ${(compressionMs / 1000).toFixed(2)} s)` : "") +
           `, decode ${decodeTokensPerSecond.toFixed(1)} tokens/s, KV ${
             (result.kvBytes / 2 ** 30).toFixed(2)
           } GiB, ` +
@@ -199,26 +170,28 @@ export function benchDecode(
       );
       return result;
     } finally {
-      prefill.close();
-      if (timer) timer.ragged.close();
+      (done as ReturnType<typeof prefill> | null)?.cache.close();
     }
   };
 
   const full = run("full", () => {
     const cache = model.newCache(context + decodeTokens + 2);
-    return { prefill: cache, decode: () => cache };
+    try {
+      return { cache, first: step(model, prompt, cache), compressionMs: null };
+    } catch (error) {
+      cache.close();
+      throw error;
+    }
   });
   const { layers, kvHeads } = config;
   const profile = uniformProfile({ id: "random-llama", layers, kvHeads }, { name: "snapkv", params: {} });
   const lukv = run(`lukv@${ratio}`, () => {
-    const timer = new TimedCompressingCache(
-      dev,
-      scoringShapeOf(config),
-      makePress("lukv", { profile }),
-      ratio,
-      context,
-    );
-    return { prefill: timer, decode: () => timer.ragged, timer };
+    const done = compressedPrefill(model, prompt, makePress("lukv", { profile }), ratio, decodeTokens + 2);
+    return {
+      cache: done.cache,
+      first: argmaxPick(done.logits),
+      compressionMs: done.scoringMs + done.compactMs,
+    };
   });
   return {
     parameters,

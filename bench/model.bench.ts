@@ -11,7 +11,7 @@
  */
 
 import type { DeviceRequest } from "../src/backend/device.ts";
-import { loadModel } from "../src/model/model.ts";
+import { loadModel } from "../src/pipeline/model.ts";
 import { BENCH_SHAPE, writeSyntheticModel } from "./synthetic_model.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "lukv_bench_model_" });

@@ -13,9 +13,9 @@
 import type { DeviceRequest } from "../src/backend/device.ts";
 import type { KvCache } from "../src/cache/kv_cache.ts";
 import { uniformProfile } from "../src/lukv/profile.ts";
-import { loadModel } from "../src/model/model.ts";
-import { CompressingCache } from "../src/press/compressing_cache.ts";
-import { makePress } from "../src/press/presets.ts";
+import { loadModel } from "../src/pipeline/model.ts";
+import { compressedPrefill } from "../src/pipeline/prefill.ts";
+import { makePress } from "../src/press/registry.ts";
 import { writeSyntheticModel } from "./synthetic_model.ts";
 
 const PROMPT = Number(Deno.env.get("LUKV_BENCH_PROMPT") ?? 8192);
@@ -42,16 +42,7 @@ const profile = uniformProfile({ id: "bench", layers, kvHeads }, { name: "snapkv
 
 const full = model.newCache(PROMPT + 1);
 model.forward.run(prompt, full).close();
-const prefill = new CompressingCache(
-  model.device,
-  model.scoringShape,
-  makePress("lukv", { profile }),
-  0.8,
-  PROMPT,
-  1,
-);
-model.forward.run(prompt, prefill).close();
-const compressed = prefill.ragged;
+const compressed = compressedPrefill(model, prompt, makePress("lukv", { profile }), 0.8, 1).cache;
 console.error(`KV bytes: full ${full.bytes()}, lukv@0.8 ${compressed.bytes()}`);
 
 const group = `decode step after ${PROMPT} prompt tokens`;

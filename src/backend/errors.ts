@@ -16,6 +16,8 @@ export const STATUS = {
   CLOSED: 101,
   /** TypeScript side only: a malformed or inconsistent file: safetensors, config, tokenizer, profile. */
   FORMAT: 102,
+  /** TypeScript side only: a file the call needs (a profile, a model file) does not exist. */
+  NOT_FOUND: 103,
 } as const;
 
 /** A status code name, e.g. `"SHAPE"`. */

@@ -33,8 +33,6 @@ export class DenseKvCache implements KvCache {
   readonly values: Tensor<"f32">[] = [];
   /** Tokens held (the same for every head). */
   length = 0;
-  /** Prefill pushes blocks of rows through a layer at once. */
-  readonly maxRows: number = Infinity;
 
   /** Allocates `2 * layers` tensors of `[kvHeads, capacity, headDim]`. */
   constructor(readonly device: Device, readonly shape: KvShape, readonly capacity: number) {

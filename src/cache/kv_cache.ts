@@ -1,4 +1,4 @@
-/** What the forward pass needs of a KV cache: per-layer writes and attention, and hooks for prefill statistics. */
+/** What the forward pass needs of a KV cache: storage with per-layer writes and attention, nothing more. */
 
 import type { Tensor } from "../backend/tensor.ts";
 
@@ -20,14 +20,13 @@ export interface LayerKv {
 }
 
 /**
- * A KV cache the forward pass can run on: dense, ragged (compressed), or one that
- * compresses itself layer by layer during prefill.
+ * A KV cache the forward pass can run on: dense or ragged (compressed). Storage only:
+ * whatever watches the forward (scoring statistics, probes, oracles) is a
+ * `ForwardObserver` passed to the run, never a hook on the cache.
  */
 export interface KvCache extends Disposable {
   /** Tokens held (the next position). */
   readonly length: number;
-  /** Most rows the forward may push through a layer at once (1 for caches that only append). */
-  readonly maxRows: number;
   /** Throws when `count` more tokens cannot fit. */
   reserve(count: number): void;
   /** The view of layer `l`. */
@@ -38,15 +37,4 @@ export interface KvCache extends Disposable {
   bytes(): number;
   /** Frees the cache's memory; harmless twice. */
   close(): void;
-  /** Pre-RoPE queries `[rows, heads * headDim]` of a block (after q-norm), for query statistics. */
-  queriesBeforeRope?(layer: number, q: Tensor<"f32">, pos0: number): void;
-  /** Post-RoPE queries `[rows, heads, headDim]` of a block, once its keys are written. */
-  queriesAfterWrite?(layer: number, q: Tensor<"f32">, pos0: number): void;
-  /**
-   * Attention outputs `[rows, heads, headDim]` of a block (before the output projection),
-   * right after `attend`; for measurements such as the evaluation's attention-output error.
-   */
-  attentionOutput?(layer: number, out: Tensor<"f32">, pos0: number): void;
-  /** Called when layer `l` has processed every row of the current call. */
-  endLayer?(layer: number): void;
 }

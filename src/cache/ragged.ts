@@ -27,8 +27,9 @@ export interface KeptTokens {
 /**
  * A compressed cache: every (layer, KV head) holds its own number of tokens, so memory
  * really shrinks with the budgets. Built layer by layer from dense layers with
- * {@linkcode RaggedKvCache.compactLayer}; decode appends one row per head (growing a
- * layer by `growth` rows per head when a head is full) and attends over the kept rows only.
+ * {@linkcode RaggedKvCache.compactLayer}; appends add rows to every head (growing a
+ * layer by multiples of `growth` rows per head when a head is full) and attend over the
+ * kept rows only.
  *
  * @example
  * ```ts
@@ -38,8 +39,6 @@ export interface KeptTokens {
  * ```
  */
 export class RaggedKvCache implements KvCache {
-  /** Decode appends one token at a time. */
-  readonly maxRows = 1;
   /** Tokens seen (the next position), kept or not. */
   length = 0;
   readonly #layers: (RaggedLayer | null)[];
@@ -85,31 +84,51 @@ export class RaggedKvCache implements KvCache {
     if (count < 0) throw new RangeError(`cannot reserve ${count} tokens`);
   }
 
-  /** Layer `l`'s view: appends one row per head, attends over each head's kept rows. */
+  /**
+   * Layer `l`'s view: a block of rows is appended to every head (growing the layer when a
+   * head lacks room), then each row attends over its head's kept rows and the block's
+   * rows up to its own (causal), so a question is appended in one forward.
+   */
   layer(l: number): LayerKv {
+    const { kvHeads, headDim } = this.shape;
     return {
       write: (k, v) => {
-        if (k.shape[0] !== 1) {
-          throw new LukvError("ragged cache", STATUS.SHAPE, "a ragged cache appends one token at a time");
-        }
+        const rows = k.shape[0];
         let layer = this.#layer(l);
-        if (layer.lengths.some((n, h) => n === layer.capacities[h])) layer = this.#grow(l);
-        const rows = k.reshape([this.shape.kvHeads, this.shape.headDim]);
-        ops.kvAppend(layer.keys, rows, layer.offsets, layer.lengths, layer.capacities);
-        ops.kvAppend(layer.values, v.reshape(rows.shape), layer.offsets, layer.lengths, layer.capacities);
-        for (let h = 0; h < layer.lengths.length; h++) layer.lengths[h]++;
+        if (layer.lengths.some((n, h) => n + rows > layer.capacities[h])) layer = this.#grow(l, rows);
+        for (let r = 0; r < rows; r++) {
+          ops.kvAppend(
+            layer.keys,
+            k.rows(r, 1).reshape([kvHeads, headDim]),
+            layer.offsets,
+            layer.lengths,
+            layer.capacities,
+          );
+          ops.kvAppend(
+            layer.values,
+            v.rows(r, 1).reshape([kvHeads, headDim]),
+            layer.offsets,
+            layer.lengths,
+            layer.capacities,
+          );
+          for (let h = 0; h < kvHeads; h++) layer.lengths[h]++;
+        }
       },
       attend: (out, q) => {
         const layer = this.#layer(l);
-        const [, heads, headDim] = q.shape;
-        ops.attentionDecodeRagged(
-          out.reshape([heads, headDim]),
-          q.reshape([heads, headDim]),
-          layer.keys,
-          layer.values,
-          layer.offsets,
-          layer.lengths,
-        );
+        const [rows, heads] = q.shape;
+        const visible = new Int32Array(kvHeads);
+        for (let r = 0; r < rows; r++) {
+          for (let h = 0; h < kvHeads; h++) visible[h] = layer.lengths[h] - rows + r + 1;
+          ops.attentionDecodeRagged(
+            out.rows(r, 1).reshape([heads, headDim]),
+            q.rows(r, 1).reshape([heads, headDim]),
+            layer.keys,
+            layer.values,
+            layer.offsets,
+            visible,
+          );
+        }
       },
     };
   }
@@ -169,10 +188,11 @@ export class RaggedKvCache implements KvCache {
     }
   }
 
-  /** Moves layer `l` into buffers with `growth` more rows per head. */
-  #grow(l: number): RaggedLayer {
+  /** Moves layer `l` into buffers with room for `rows` more rows per head, in steps of `growth`. */
+  #grow(l: number, rows: number): RaggedLayer {
     const old = this.#layer(l);
-    const grown = this.#allocate(old.lengths, old.capacities.map((c) => c + this.growth));
+    const step = Math.ceil(rows / this.growth) * this.growth;
+    const grown = this.#allocate(old.lengths, old.capacities.map((c) => c + step));
     for (let h = 0; h < old.lengths.length; h++) {
       const n = old.lengths[h];
       if (n === 0) continue;

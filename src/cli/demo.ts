@@ -13,9 +13,8 @@
 import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
 import { generateSample, scoreAnswer, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
-import { type Profile, readProfile } from "../lukv/profile.ts";
-import type { GenerationStats } from "../model/generate.ts";
-import { loadModel } from "../model/model.ts";
+import type { GenerationStats } from "../pipeline/generate.ts";
+import { loadModel } from "../pipeline/model.ts";
 import { runCli, UsageError } from "./run.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
@@ -24,16 +23,6 @@ const ANSWER_TOKENS = 24;
 const USAGE = `usage: deno task demo [--task ${
   TASK_NAMES.join("|")
 }] [--seed S] [--ratio R] [--device cpu|cuda|auto]`;
-
-/** The shipped LU-KV profile for SnapKV scores (made by `deno task profile`; see models/tiny/README.md). */
-async function demoProfile(): Promise<{ profile: Profile; note: string }> {
-  const path = `${MODEL_DIR}lukv-snapkv.json`;
-  const profile = readProfile(await Deno.readTextFile(path));
-  return {
-    profile,
-    note: `profile models/tiny/lukv-snapkv.json (${profile.calibration.pairs} calibration pairs)`,
-  };
-}
 
 function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
@@ -75,14 +64,13 @@ async function main(args: string[]): Promise<void> {
   console.log(`question:${sample.question.replace(/^\n/, " ")}`);
   console.log(`expected: ${sample.answers.join(", ")}\n`);
 
-  const { profile, note } = await demoProfile();
+  // lukv-snapkv reads the shipped profile models/tiny/lukv-snapkv.json by its name.
   const runs = [
     { label: "full cache", options: {} },
-    { label: `lukv at ${ratio}`, options: { press: "lukv", compressionRatio: ratio, profile } },
+    { label: `lukv-snapkv at ${ratio}`, options: { press: "lukv-snapkv", compressionRatio: ratio } },
   ];
   const encoder = new TextEncoder();
   for (const { label, options } of runs) {
-    if (label.startsWith("lukv")) console.log(`(${note})`);
     await Deno.stdout.write(encoder.encode(`[${label}]${sample.answerPrefix}`));
     const run = model.generate(prompt, { maxNewTokens: ANSWER_TOKENS, stop: ["\n"], ...options });
     let text = "";

@@ -24,9 +24,10 @@ import { type EvalProgress, runEval } from "../eval/runner.ts";
 import { answerBudget, encodeSample } from "../eval/sample_eval.ts";
 import { summaryTable } from "../eval/summary.ts";
 import { generateSample, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
-import { loadModel, type Model } from "../model/model.ts";
-import { PRESS_NAMES } from "../press/presets.ts";
+import { loadModel, type Model } from "../pipeline/model.ts";
+import { parsePressName, PRESS_GRAMMAR } from "../press/registry.ts";
 import { runCli, UsageError } from "./run.ts";
+import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 
 const USAGE = `usage: deno task eval --model DIR --out results.jsonl
   [--tasks T1,T2|all]       tasks (default all: ${TASK_NAMES.join(", ")})
@@ -34,7 +35,9 @@ const USAGE = `usage: deno task eval --model DIR --out results.jsonl
   [--samples S]             samples per task (default 100)
   [--seed X]                sample seed, evaluation split (default 0)
   [--presses P1,P2]         default ${DEFAULT_PRESSES.join(",")};
-                            lukv = one press per profile (lukv-<scorer>), or name lukv-<scorer>
+                            ${PRESS_GRAMMAR};
+                            here lukv = one press per profile in DIR (lukv-<scorer>)
+  ${SCORER_PARAM_USAGE}
   [--ratios R1,R2]          compression ratios in [0, 1) (default 0.5,0.7,0.8,0.9)
   [--profile SCORER=PATH]   an LU-KV profile, repeatable (default: DIR/lukv-<scorer>.json)
   [--max-new-tokens N]      answer budget (default: the target's tokens + 8)
@@ -68,6 +71,7 @@ function parse(args: string[]) {
       presses: { type: "string", default: DEFAULT_PRESSES.join(",") },
       ratios: { type: "string", default: "0.5,0.7,0.8,0.9" },
       profile: { type: "string", multiple: true, default: [] },
+      "scorer-param": { type: "string", multiple: true, default: [] },
       "max-new-tokens": { type: "string" },
       workers: { type: "string", default: "1" },
       device: { type: "string" },
@@ -80,11 +84,13 @@ function parse(args: string[]) {
     throw new UsageError(`unknown task "${unknownTask ?? ""}"; the tasks are ${TASK_NAMES.join(", ")}`);
   }
   const presses = list(values.presses);
-  const unknownPress = presses.find((p) => !PRESS_NAMES.includes(p) && !/^lukv-.+/.test(p));
-  if (unknownPress !== undefined || presses.length === 0) {
-    throw new UsageError(
-      `unknown press "${unknownPress ?? ""}"; available: ${PRESS_NAMES.join(", ")}, lukv-<scorer>`,
-    );
+  if (presses.length === 0) throw new UsageError(`--presses is empty; presses: ${PRESS_GRAMMAR}`);
+  for (const press of presses) {
+    try {
+      parsePressName(press);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
   }
   const ratios = list(values.ratios).map((text) => {
     const ratio = Number(text);
@@ -108,6 +114,7 @@ function parse(args: string[]) {
     presses,
     ratios,
     profiles: usesLukv ? values.profile : [],
+    scorerParams: parseScorerParams(values["scorer-param"]),
     maxNewTokens: values["max-new-tokens"] === undefined
       ? undefined
       : integer("max-new-tokens", values["max-new-tokens"], 1),
@@ -139,7 +146,12 @@ async function prepare(
 ): Promise<{ presses: EvalPress[]; length: number; items: EvalItem[] }> {
   const { layers, kvHeads } = model.config;
   const weights = model.weightsFingerprint;
-  const presses = evalPresses(options.presses, profiles, { id: options.model, layers, kvHeads, weights });
+  const presses = evalPresses(
+    options.presses,
+    profiles,
+    { id: options.model, layers, kvHeads, weights },
+    options.scorerParams,
+  );
   const length = options.length ?? model.contextLimit - 64;
   if (length >= model.contextLimit) {
     throw new UsageError(`--length ${length} leaves no room for answers in ${model.contextLimit} positions`);

@@ -16,16 +16,19 @@ import type { DeviceRequest } from "../backend/device.ts";
 import { budgetStats } from "../lukv/budgets.ts";
 import { type Profile, readProfile } from "../lukv/profile.ts";
 import { readBudgetNpy } from "../lukv/table_npy.ts";
-import { loadModel } from "../model/model.ts";
-import { PRESS_NAMES } from "../press/presets.ts";
+import { loadModel } from "../pipeline/model.ts";
+import { PRESS_GRAMMAR } from "../press/registry.ts";
+import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 
 const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-file F)
   [--chat]                 wrap the prompt in the model's chat template as a user message
   [--max-new-tokens N]     default: generation_config.json's, else 128
   [--temperature T] [--top-k K] [--top-p P] [--seed S]   greedy unless T > 0
   [--stop TEXT ...]        end when the text contains one of these
-  [--press NAME --ratio R] compress the KV cache (${PRESS_NAMES.join(", ")})
-  [--profile P.json|P.npy] LU-KV budgets for --press lukv (.npy: with --scorer, default snapkv)
+  [--press NAME --ratio R] compress the KV cache: ${PRESS_GRAMMAR}
+  ${SCORER_PARAM_USAGE}
+  [--profile P.json|P.npy] LU-KV budgets for the lukv presses (default DIR/lukv-<scorer>.json;
+                           .npy: with --scorer, default snapkv)
   [--question TEXT]        query-agnostic: compress the prompt as context, then append this
   [--device cpu|cuda|auto] default auto`;
 
@@ -75,6 +78,7 @@ async function main(args: string[]): Promise<void> {
       ratio: { type: "string" },
       profile: { type: "string" },
       scorer: { type: "string", default: "snapkv" },
+      "scorer-param": { type: "string", multiple: true, default: [] },
       question: { type: "string" },
       device: { type: "string", default: "auto" },
     },
@@ -99,6 +103,7 @@ async function main(args: string[]): Promise<void> {
     press: values.press,
     compressionRatio: number("ratio", values.ratio),
     profile,
+    scorerParams: parseScorerParams(values["scorer-param"]),
     maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
     temperature: number("temperature", values.temperature),
     topK: number("top-k", values["top-k"]),

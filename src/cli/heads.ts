@@ -14,7 +14,7 @@ import type { DeviceRequest } from "../backend/device.ts";
 import { headHeatmapSvg } from "../eval/charts/head_heatmap.ts";
 import { retrievalScores } from "../eval/retrieval_heads.ts";
 import { generateSamples } from "../eval/tasks/mod.ts";
-import { loadModel } from "../model/model.ts";
+import { loadModel } from "../pipeline/model.ts";
 import { runCli, UsageError } from "./run.ts";
 
 const USAGE =

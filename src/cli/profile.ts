@@ -14,12 +14,17 @@ import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
 import { keepHeatmapSvg, utilityCurvesSvg } from "../eval/charts/profile_charts.ts";
 import { writeProfile } from "../lukv/profile.ts";
-import { calibrationSet, profileModel } from "../lukv/profiling.ts";
+import { calibrationSet } from "../eval/calibration.ts";
+import { profileModel } from "../pipeline/profiling.ts";
+import { SCORER_NAMES } from "../press/scorers/registry.ts";
+import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 import { writeBudgetNpy } from "../lukv/table_npy.ts";
-import { loadModel } from "../model/model.ts";
+import { loadModel } from "../pipeline/model.ts";
 import { runCli, UsageError } from "./run.ts";
 
-const USAGE = `usage: deno task profile --model DIR --scorer snapkv|expected-attention|keydiff --out P.json
+const USAGE = `usage: deno task profile --model DIR --scorer SCORER --out P.json
+  (SCORER: ${SCORER_NAMES.join(", ")}; a lukv-SCORER press finds DIR/lukv-SCORER.json by name)
+  ${SCORER_PARAM_USAGE}
   [--npy P.npy]            also write the [99, L, H] prune ratios kvpress's LUKVPress reads
   [--samples N]            calibration contexts (default 8; 2 questions each)
   [--length N]             context tokens (default: the model's context minus room for the answers)
@@ -59,6 +64,7 @@ async function main(args: string[]): Promise<void> {
       window: { type: "string" },
       "decode-tokens": { type: "string" },
       scope: { type: "string", default: "global" },
+      "scorer-param": { type: "string", multiple: true, default: [] },
       device: { type: "string", default: "auto" },
     },
   });
@@ -80,6 +86,7 @@ async function main(args: string[]): Promise<void> {
   progress(0, items.length * 2, 0);
   const run = await profileModel(model, {
     scorer: values.scorer,
+    scorerParams: parseScorerParams(values["scorer-param"]),
     sink: integer("sink", values.sink, 4),
     window: integer("window", values.window, 32),
     decodeTokens,

@@ -10,13 +10,14 @@
 
 import type { DeviceRequest } from "../backend/device.ts";
 import type { Profile } from "../lukv/profile.ts";
-import { loadModel, type Model } from "../model/model.ts";
+import type { ScorerParams } from "../press/scorers/scorer.ts";
+import { loadModel, type Model } from "../pipeline/model.ts";
 import type { EvalSample } from "./items.ts";
 import { type EvalPress, makeEvalPress } from "./press_set.ts";
 import type { RunIdentity } from "./results.ts";
 import { evaluateSample } from "./sample_eval.ts";
 
-/** Sets a worker up: the model to load and the presses (as preset + profile) to rebuild. */
+/** Sets a worker up: the model to load and the presses (name, profile, scorer parameters) to rebuild. */
 export interface WorkerInit {
   /** The message kind. */
   type: "init";
@@ -25,7 +26,7 @@ export interface WorkerInit {
   /** Device to open. */
   device: DeviceRequest;
   /** Presses as plain data. */
-  presses: { preset: string; profile?: Profile }[];
+  presses: { label: string; profile?: Profile; scorerParams?: ScorerParams }[];
   /** Stamped on every cell. */
   run: RunIdentity;
   /** Answer budget override. */
@@ -60,7 +61,7 @@ port.onmessage = async ({ data }) => {
   try {
     if (data.type === "init") {
       const model = await loadModel(data.dir, { device: data.device });
-      const presses = data.presses.map(({ preset, profile }) => makeEvalPress(preset, profile));
+      const presses = data.presses.map((p) => makeEvalPress(p.label, p));
       state = { model, presses: new Map(presses.map((p) => [p.label, p])), init: data };
       port.postMessage({ type: "ready" });
       return;

@@ -5,7 +5,7 @@ import { LukvError } from "../backend/errors.ts";
 import type { EvalCell } from "./results.ts";
 import type { EvalItem } from "./items.ts";
 import { type EvalPress, makeEvalPress } from "./press_set.ts";
-import { scorerKey } from "./scored_prefill.ts";
+import { scorerKey } from "../press/score_recorder.ts";
 import { type EvalOptions, type EvalRunSummary, planRun } from "./runner.ts";
 import type { WorkerInit, WorkerSample } from "./eval_worker.ts";
 
@@ -68,7 +68,7 @@ export async function runEvalInWorkers(
     type: "init",
     dir: modelDir,
     device: options.device ?? "cpu",
-    presses: options.presses.map(({ preset, profile }) => ({ preset, profile })),
+    presses: options.presses.map(({ label, profile, scorerParams }) => ({ label, profile, scorerParams })),
     run: results.run,
     maxNewTokens: options.maxNewTokens,
   };
@@ -110,17 +110,15 @@ export async function runEvalInWorkers(
   return { written, skipped, stopped: signal?.aborted ?? false, elapsedMs: performance.now() - started };
 }
 
-/** Workers rebuild presses from preset and profile: a press made otherwise would silently change there. */
+/** Workers rebuild presses from name, profile and scorer parameters: a press made otherwise would silently change there. */
 function checkRebuildable(entry: EvalPress): void {
-  const rebuilt = makeEvalPress(entry.preset, entry.profile);
+  const rebuilt = makeEvalPress(entry.label, entry);
   const describe = (p: EvalPress) =>
     JSON.stringify([p.label, p.press.protections, p.press.scorer ? scorerKey(p.press.scorer) : null]);
   if (describe(rebuilt) !== describe(entry)) {
     throw new RangeError(
-      `press ${entry.label} differs from preset ${entry.preset} (${describe(entry)} vs ${
-        describe(rebuilt)
-      }): ` +
-        "workers rebuild presses from their preset and profile",
+      `press ${entry.label} differs from its rebuilt self (${describe(entry)} vs ${describe(rebuilt)}): ` +
+        "workers rebuild presses from their name, profile and scorer parameters",
     );
   }
 }

@@ -4,41 +4,62 @@ import { LukvError, STATUS } from "../backend/errors.ts";
 import { type Profile, readProfile } from "../lukv/profile.ts";
 import { checkProfileFits } from "../press/allocators/lukv.ts";
 import type { Press } from "../press/press.ts";
-import { makePress, PRESS_NAMES } from "../press/presets.ts";
+import { makePress, parsePressName, PRESS_GRAMMAR } from "../press/registry.ts";
+import { scorerParamNames } from "../press/scorers/registry.ts";
+import type { ScorerParams } from "../press/scorers/scorer.ts";
 
 /**
  * A press under the label its results carry.
  *
  * @example
  * ```ts
- * const entry: EvalPress = makeEvalPress("lukv", profile); // label "lukv-snapkv"
+ * const entry: EvalPress = makeEvalPress("lukv-snapkv", { profile }); // label "lukv-snapkv"
  * ```
  */
 export interface EvalPress {
-  /** `full`, a preset name, or `lukv-<scorer>`. */
+  /** The press name, `lukv-<scorer>` for an LU-KV profile. */
   label: string;
-  /** The preset it was made from (`lukv` for `lukv-<scorer>`). */
-  preset: string;
-  /** The LU-KV profile, for `lukv`. */
+  /** The LU-KV profile, for `lukv-<scorer>`. */
   profile?: Profile;
+  /** The scorer parameters given for this press (the rest are the scorer's defaults). */
+  scorerParams?: ScorerParams;
   /** The press. */
   press: Press;
 }
 
 /**
- * The press of a preset (with its profile for `lukv`), under its label: the preset's
- * name, or `lukv-<scorer>` (so presses rebuilt from plain data, e.g. in a worker, match).
+ * The press of a name (with its profile for `lukv-<scorer>`) and the scorer parameters
+ * that apply to its scorer, under its label, so that presses rebuilt from plain data
+ * (e.g. in a worker) match.
  *
  * @example
  * ```ts
- * makeEvalPress("lukv", profile).label; // "lukv-snapkv"
+ * makeEvalPress("adakv-expected-attention", { scorerParams: { epsilon: 0.01 } }).label; // "adakv-expected-attention"
  * ```
  */
-export function makeEvalPress(preset: string, profile?: Profile): EvalPress {
-  if (preset !== "lukv") return { label: preset, preset, press: makePress(preset) };
-  if (!profile) throw new LukvError("press", STATUS.INVALID_ARGUMENT, "the lukv press needs a profile");
-  const scorer = profile.scorer.name;
-  return { label: `lukv-${scorer}`, preset, profile, press: makePress("lukv", { profile, scorer }) };
+export function makeEvalPress(
+  name: string,
+  { profile, scorerParams }: { profile?: Profile; scorerParams?: ScorerParams } = {},
+): EvalPress {
+  const label = name === "lukv" && profile ? `lukv-${profile.scorer.name}` : name;
+  const press = makePress(label, { profile, scorerParams });
+  return { label, press, ...(profile && { profile }), ...(scorerParams && { scorerParams }) };
+}
+
+/**
+ * The parameters of `params` that scorer `name` takes (each press gets those its scorer
+ * takes, so one `--scorer-param epsilon=0.02` reaches every Expected Attention press).
+ *
+ * @example
+ * ```ts
+ * paramsForScorer("snapkv", { epsilon: 0.02, window: 64 }); // { window: 64 }
+ * ```
+ */
+export function paramsForScorer(name: string | null, params: ScorerParams): ScorerParams | undefined {
+  if (!name) return undefined;
+  const names = scorerParamNames(name);
+  const own = Object.entries(params).filter(([key]) => names.includes(key));
+  return own.length > 0 ? Object.fromEntries(own) : undefined;
 }
 
 /**
@@ -46,16 +67,17 @@ export function makeEvalPress(preset: string, profile?: Profile): EvalPress {
  *
  * @example
  * ```ts
- * DEFAULT_PRESSES.join(","); // "full,streamingllm,snapkv,pyramidkv,adakv,expected-attention,lukv"
+ * DEFAULT_PRESSES.join(","); // "full,streamingllm,snapkv,pyramidkv-snapkv,adakv-snapkv,expected-attention,..."
  * ```
  */
 export const DEFAULT_PRESSES: readonly string[] = [
   "full",
   "streamingllm",
   "snapkv",
-  "pyramidkv",
-  "adakv",
+  "pyramidkv-snapkv",
+  "adakv-snapkv",
   "expected-attention",
+  "adakv-expected-attention",
   "lukv",
 ];
 
@@ -118,21 +140,24 @@ async function profilesIn(dir: string): Promise<[string, string][]> {
 }
 
 /**
- * The presses named in `names`, in order: `full`, presets (see `PRESS_NAMES`), `lukv`
- * (one press per profile, labelled `lukv-<scorer>`) or `lukv-<scorer>` (that profile).
- * Unknown names, repeated labels, `lukv` without a profile, and a profile whose shape is
- * not the model's are errors saying what was expected.
+ * The presses named in `names`, in order: any press name (see `PRESS_NAMES`), where
+ * `lukv` stands for one press per profile (labelled `lukv-<scorer>`) and
+ * `lukv-<scorer>` for that profile. `scorerParams` reach every press whose scorer takes
+ * them; a parameter no press takes is an error. Unknown names, repeated labels, `lukv`
+ * without a profile, and a profile whose shape is not the model's are errors saying what
+ * was expected.
  *
  * @example
  * ```ts
  * const presses = evalPresses(["full", "snapkv", "lukv"], profiles, { id: "models/tiny", layers: 4, kvHeads: 2 });
- * presses.map((p) => p.label); // ["full", "snapkv", "lukv-snapkv", "lukv-expected-attention"]
+ * presses.map((p) => p.label); // ["full", "snapkv", "lukv-expected-attention", "lukv-snapkv"]
  * ```
  */
 export function evalPresses(
   names: readonly string[],
   profiles: ReadonlyMap<string, Profile>,
   model: { id: string; layers: number; kvHeads: number; weights?: string },
+  scorerParams: ScorerParams = {},
 ): EvalPress[] {
   const presses: EvalPress[] = [];
   const add = (entry: EvalPress) => {
@@ -142,39 +167,51 @@ export function evalPresses(
     presses.push(entry);
   };
   for (const name of names) {
-    if (name === "lukv" || name.startsWith("lukv-")) {
-      const wanted = name === "lukv" ? [...profiles.keys()] : [name.slice("lukv-".length)];
-      if (wanted.length === 0) {
-        throw new LukvError(
-          "press",
-          STATUS.INVALID_ARGUMENT,
-          `press lukv needs a profile: pass --profile SCORER=PATH, or put lukv-<scorer>.json in ${model.id} ` +
-            `(deno task profile writes one)`,
-        );
-      }
-      for (const scorer of wanted) {
-        const profile = profiles.get(scorer);
-        if (!profile) {
-          throw new LukvError(
-            "press",
-            STATUS.INVALID_ARGUMENT,
-            `press ${name} needs a ${scorer} profile; have ${
-              profiles.size > 0 ? [...profiles.keys()].join(", ") : "none"
-            } (pass --profile ${scorer}=PATH or put lukv-${scorer}.json in ${model.id})`,
-          );
-        }
-        checkProfileFits(profile, model);
-        add(makeEvalPress("lukv", profile));
-      }
-    } else if (PRESS_NAMES.includes(name)) {
-      add(makeEvalPress(name));
-    } else {
+    const { allocator, scorer } = parsePressName(name);
+    if (allocator !== "lukv") {
+      add(makeEvalPress(name, { scorerParams: paramsForScorer(scorer, scorerParams) }));
+      continue;
+    }
+    const wanted = scorer ? [scorer] : [...profiles.keys()];
+    if (wanted.length === 0) {
       throw new LukvError(
         "press",
         STATUS.INVALID_ARGUMENT,
-        `unknown press "${name}"; available: ${PRESS_NAMES.join(", ")}, lukv-<scorer>`,
+        `press lukv needs a profile: pass --profile SCORER=PATH, or put lukv-<scorer>.json in ${model.id} ` +
+          `(deno task profile writes one)`,
       );
     }
+    for (const scorerName of wanted) {
+      const profile = profiles.get(scorerName);
+      if (!profile) {
+        throw new LukvError(
+          "press",
+          STATUS.INVALID_ARGUMENT,
+          `press ${name} needs a ${scorerName} profile; have ${
+            profiles.size > 0 ? [...profiles.keys()].join(", ") : "none"
+          } (pass --profile ${scorerName}=PATH or put lukv-${scorerName}.json in ${model.id})`,
+        );
+      }
+      checkProfileFits(profile, model);
+      add(
+        makeEvalPress(`lukv-${scorerName}`, {
+          profile,
+          scorerParams: paramsForScorer(scorerName, scorerParams),
+        }),
+      );
+    }
+  }
+  const unused = Object.keys(scorerParams).filter((key) =>
+    !presses.some((p) => p.press.scorer && scorerParamNames(p.press.scorer.name).includes(key))
+  );
+  if (unused.length > 0) {
+    throw new LukvError(
+      "press",
+      STATUS.INVALID_ARGUMENT,
+      `no press's scorer takes ${unused.join(", ")} (presses: ${
+        presses.map((p) => p.label).join(", ")
+      }; ${PRESS_GRAMMAR})`,
+    );
   }
   return presses;
 }

@@ -20,7 +20,7 @@ export interface CellTimings {
   scoreMs: number;
   /** Allocating, selecting and copying the kept tokens into the ragged cache. */
   compactMs: number;
-  /** Appending the question and answer prefix to the cache (one token at a time on a ragged cache). */
+  /** Appending the question and answer prefix to the cache (one forward). */
   questionMs: number;
   /** Decoding the answer after the first token. */
   decodeMs: number;
@@ -52,6 +52,8 @@ export interface EvalCell extends RunIdentity {
   ratio: number;
   /** The press's token scorer (`none` for `full`), to compare presses that rank tokens alike. */
   scorer: string;
+  /** The scorer's parameters in effect (absent for `full`, and in rows written before they were recorded). */
+  scorerParams?: Record<string, number | boolean>;
   /** Context tokens (BOS included). */
   contextTokens: number;
   /** Question + answer prefix tokens. */

@@ -3,7 +3,8 @@
 import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
 import { DenseKvCache } from "../cache/dense.ts";
-import type { Model } from "../model/model.ts";
+import type { ForwardObserver } from "../model/observer.ts";
+import type { Model } from "../pipeline/model.ts";
 import type { TaskSample } from "./tasks/mod.ts";
 
 /**
@@ -32,9 +33,11 @@ export function retrievalScores(model: Model, samples: readonly TaskSample[]): F
     const prompt = model.encode(sample.context + sample.question + sample.answerPrefix);
     const answer = model.encode(sample.target, { addSpecialTokens: false });
     const ids = new Int32Array([...prompt, ...answer]);
-    using cache = new AnswerAttention(model, ids.length, prompt.length - 1);
-    model.forward.run(ids, cache).close();
-    cache.sums.forEach((sums, l) => {
+    const { layers, kvHeads: heads, headDim } = model.config;
+    using cache = new DenseKvCache(model.device, { layers, kvHeads: heads, headDim }, ids.length);
+    const watch = new AnswerAttention(model, cache, prompt.length - 1);
+    model.forward.run(ids, cache, [watch]).close();
+    watch.sums.forEach((sums, l) => {
       for (let h = 0; h < kvHeads; h++) {
         let needle = 0, all = 0;
         for (let j = 0; j < ids.length; j++) {
@@ -48,24 +51,21 @@ export function retrievalScores(model: Model, samples: readonly TaskSample[]): F
   return total;
 }
 
-/** A dense cache that sums, per layer, the attention of the queries from position `from` on. */
-class AnswerAttention extends DenseKvCache {
+/** Sums, per layer, the attention of the queries from position `from` on over a dense cache. */
+class AnswerAttention implements ForwardObserver {
   readonly sums: Float32Array[] = [];
 
-  constructor(model: Model, capacity: number, readonly from: number) {
-    const { layers, kvHeads, headDim } = model.config;
-    super(model.device, { layers, kvHeads, headDim }, capacity);
-  }
+  constructor(readonly model: Model, readonly cache: DenseKvCache, readonly from: number) {}
 
   queriesAfterWrite(l: number, q: Tensor<"f32">, pos0: number): void {
     const rows = q.shape[0], start = Math.max(0, this.from - pos0);
     if (start >= rows) return;
-    const visible = pos0 + rows;
-    using out = this.device.zeros("f32", [this.shape.kvHeads, visible]);
-    ops.attentionScores(out, q.rows(start, rows - start), this.keys[l], pos0 + start, visible);
-    const host = out.toHost(), capacity = this.capacity;
-    const sums = this.sums[l] ??= new Float32Array(this.shape.kvHeads * capacity);
-    for (let h = 0; h < this.shape.kvHeads; h++) {
+    const visible = pos0 + rows, { kvHeads } = this.model.config, capacity = this.cache.capacity;
+    using out = this.model.device.zeros("f32", [kvHeads, visible]);
+    ops.attentionScores(out, q.rows(start, rows - start), this.cache.keys[l], pos0 + start, visible);
+    const host = out.toHost();
+    const sums = this.sums[l] ??= new Float32Array(kvHeads * capacity);
+    for (let h = 0; h < kvHeads; h++) {
       for (let j = 0; j < visible; j++) sums[h * capacity + j] += host[h * visible + j];
     }
   }

@@ -1,6 +1,6 @@
 /** The evaluation run: which cells remain, computing them sample by sample, appending them in a fixed order. */
 
-import type { Model } from "../model/model.ts";
+import type { Model } from "../pipeline/model.ts";
 import type { EvalItem } from "./items.ts";
 import type { EvalPress } from "./press_set.ts";
 import type { ResultsFile } from "./results.ts";

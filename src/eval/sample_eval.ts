@@ -1,21 +1,21 @@
 /** One sample under every press x ratio: a scored dense prefill, the full reference, then each compressed cell. */
 
 import { LukvError, STATUS } from "../backend/errors.ts";
-import type { Tensor } from "../backend/tensor.ts";
 import { denseKvBytes } from "../cache/dense.ts";
-import type { KvCache } from "../cache/kv_cache.ts";
-import { RaggedKvCache } from "../cache/ragged.ts";
-import type { Model } from "../model/model.ts";
+import { checkCompressionRatio } from "../lukv/tables.ts";
 import { sampleToken } from "../model/sampling.ts";
-import { compactScoredLayer } from "../press/compact.ts";
-import { checkRatio } from "../press/press.ts";
+import { scorerKey } from "../press/score_recorder.ts";
 import type { Scorer } from "../press/scorers/scorer.ts";
+import { compressDense } from "../pipeline/compress.ts";
+import { decode } from "../pipeline/decode.ts";
+import type { Model } from "../pipeline/model.ts";
+import { scoredPrefill } from "../pipeline/prefill.ts";
+import { append } from "../pipeline/steps.ts";
 import { AttentionProbe } from "./attention_probe.ts";
 import type { EvalSample } from "./items.ts";
 import { attentionError, klDivergence } from "./metrics.ts";
 import type { EvalPress } from "./press_set.ts";
 import type { EvalCell, RunIdentity } from "./results.ts";
-import { ScoredPrefillCache, scorerKey } from "./scored_prefill.ts";
 import { scoreAnswer } from "./tasks/mod.ts";
 
 /** Answer tokens allowed beyond the target's own: the answer budget is the target's tokens + this. */
@@ -47,7 +47,7 @@ export interface PlannedCell {
  */
 export function planCells(presses: readonly EvalPress[], ratios: readonly number[]): PlannedCell[] {
   if (presses.length === 0) throw new RangeError("no press to evaluate");
-  ratios.forEach(checkRatio);
+  ratios.forEach(checkCompressionRatio);
   if (new Set(ratios).size !== ratios.length) throw new RangeError(`ratios repeat: ${ratios.join(", ")}`);
   const compressing = presses.filter((p) => p.press.scorer);
   if (compressing.length > 0 && ratios.length === 0) throw new RangeError("no compression ratio given");
@@ -82,8 +82,7 @@ export function* evaluateSample(
   run: RunIdentity,
   maxNewTokens?: number,
 ): Generator<EvalCell> {
-  const { forward, config } = model;
-  const { layers, kvHeads } = config;
+  const { layers, kvHeads } = model.config;
   const { context, question } = encodeSample(model, sample);
   const prompt = new Int32Array(context.length + question.length);
   prompt.set(context);
@@ -95,18 +94,16 @@ export function* evaluateSample(
   for (const { entry: { press } } of planned) {
     if (press.scorer) scorers.set(scorerKey(press.scorer), press.scorer);
   }
-  const shape = model.scoringShape;
   const capacity = prompt.length + maxNew;
-  using dense = new ScoredPrefillCache(model.device, shape, [...scorers.values()], context.length, capacity);
   const prefillStarted = performance.now();
-  forward.run(context, dense).close();
-  const scoringMs = dense.scorerKeys.reduce((sum, key) => sum + dense.scoringMs(key), 0);
+  using dense = scoredPrefill(model, context, { scorers: [...scorers.values()], capacity });
+  const scoringMs = [...scorers.keys()].reduce((sum, key) => sum + dense.recorder.scoringMs(key), 0);
   const prefillMs = performance.now() - prefillStarted - scoringMs;
 
   const last = prompt.length - 1;
-  const reference = new AttentionProbe(dense, last);
+  const reference = new AttentionProbe(last);
   const questionStarted = performance.now();
-  const fullLogits = lastLogits(model, forward.run(question, reference));
+  const fullLogits = append(model, dense.cache, question, [reference]);
   const fullQuestionMs = performance.now() - questionStarted;
 
   const base = {
@@ -116,64 +113,61 @@ export function* evaluateSample(
     contextTokens: context.length,
     questionTokens: question.length,
   };
-  const kvBytesFull = denseKvBytes(config, capacity);
+  const kvBytesFull = denseKvBytes(model.config, capacity);
+  const greedy = (row: Float32Array) => sampleToken(row, {}, () => 0);
+  const eos = new Set(model.eosTokenIds);
   for (const { entry, ratio } of planned) {
     const scorer = entry.press.scorer;
+    const times = { ms: 0, steps: 0 };
     if (!scorer) {
-      const answer = decodeGreedy(model, dense, fullLogits, maxNew);
+      const tokens = [...decode(model, dense.cache, fullLogits, { maxNew, pick: greedy, eos }, times)];
       yield {
         ...base,
         press: entry.label,
         ratio,
         scorer: "none",
-        ...answerFields(model, sample, answer.tokens),
+        ...answerFields(model, sample, tokens),
         kl: 0,
         attentionError: 0,
         kept: 1,
-        kvBytes: dense.bytes(),
+        kvBytes: dense.cache.bytes(),
         kvBytesFull,
         timings: {
           prefillMs,
           scoreMs: 0,
           compactMs: 0,
           questionMs: fullQuestionMs,
-          decodeMs: answer.decodeMs,
-          decodeTokensPerSecond: answer.tokensPerSecond,
+          decodeMs: times.ms,
+          decodeTokensPerSecond: times.steps > 0 ? times.steps / (times.ms / 1000) : 0,
         },
       };
       continue;
     }
-    const scores = dense.scores(scorerKey(scorer));
     const compactStarted = performance.now();
     // Room for exactly the question and the answer: bytes() is then what this generation needs.
-    using ragged = new RaggedKvCache(model.device, config, question.length + maxNew);
-    let keptPairs = 0;
-    for (let l = 0; l < layers; l++) {
-      const { counts } = compactScoredLayer(
-        ragged,
-        l,
-        dense.keys[l],
-        dense.values[l],
-        scores[l],
-        entry.press,
-        ratio,
-        { layers, kvHeads, length: context.length },
-      );
-      keptPairs += counts.reduce((a, b) => a + b, 0);
-    }
-    ragged.advance(context.length);
+    const compressed = compressDense(
+      dense.cache,
+      context.length,
+      dense.recorder.scores(scorerKey(scorer)),
+      entry.press,
+      ratio,
+      question.length + maxNew,
+    );
+    using ragged = compressed.cache;
+    const keptPairs = compressed.selections.reduce((sum, s) => sum + s.counts.reduce((a, b) => a + b, 0), 0);
     const compactMs = performance.now() - compactStarted;
-    const probe = new AttentionProbe(ragged, last);
+    const probe = new AttentionProbe(last);
     const pressQuestionStarted = performance.now();
-    const logits = lastLogits(model, forward.run(question, probe));
+    const logits = append(model, ragged, question, [probe]);
     const questionMs = performance.now() - pressQuestionStarted;
-    const answer = decodeGreedy(model, ragged, logits, maxNew);
+    const tokens = [...decode(model, ragged, logits, { maxNew, pick: greedy, eos }, times)];
     yield {
       ...base,
       press: entry.label,
       ratio,
       scorer: scorer.name,
-      ...answerFields(model, sample, answer.tokens),
+      scorerParams: { ...scorer.params },
+      ...answerFields(model, sample, tokens),
       kl: klDivergence(fullLogits, logits),
       attentionError: attentionError(reference.outputs, probe.outputs),
       kept: keptPairs / (layers * kvHeads * context.length),
@@ -181,11 +175,11 @@ export function* evaluateSample(
       kvBytesFull,
       timings: {
         prefillMs,
-        scoreMs: dense.scoringMs(scorerKey(scorer)),
+        scoreMs: dense.recorder.scoringMs(scorerKey(scorer)),
         compactMs,
         questionMs,
-        decodeMs: answer.decodeMs,
-        decodeTokensPerSecond: answer.tokensPerSecond,
+        decodeMs: times.ms,
+        decodeTokensPerSecond: times.steps > 0 ? times.steps / (times.ms / 1000) : 0,
       },
     };
   }
@@ -250,35 +244,4 @@ export function answerBudget(
 function answerFields(model: Model, sample: EvalSample, tokens: number[]) {
   const output = model.decode(tokens);
   return { output, newTokens: tokens.length, correct: scoreAnswer(sample, output) };
-}
-
-/**
- * Greedy decoding as `model.generate` does it (argmax, lowest id on ties; EOS ends it and
- * is not counted), from the logits after the question.
- */
-function decodeGreedy(
-  model: Model,
-  cache: KvCache,
-  first: Float32Array,
-  maxNew: number,
-): { tokens: number[]; decodeMs: number; tokensPerSecond: number } {
-  const eos = new Set(model.eosTokenIds);
-  const tokens: number[] = [];
-  let logits = first, decodeMs = 0, steps = 0;
-  while (tokens.length < maxNew) {
-    const started = performance.now();
-    const token = sampleToken(logits, {}, () => 0);
-    if (eos.has(token)) break;
-    tokens.push(token);
-    if (tokens.length === maxNew) break;
-    logits = lastLogits(model, model.forward.run(new Int32Array([token]), cache));
-    decodeMs += performance.now() - started;
-    steps++;
-  }
-  return { tokens, decodeMs, tokensPerSecond: steps > 0 ? steps / (decodeMs / 1000) : 0 };
-}
-
-function lastLogits(model: Model, hidden: Tensor<"f32">): Float32Array {
-  using owned = hidden;
-  return model.forward.logits(owned.rows(owned.shape[0] - 1, 1));
 }

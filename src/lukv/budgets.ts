@@ -98,6 +98,7 @@ export function keepCounts(table: BudgetTable, compressionRatio: number, length:
   if (!Number.isSafeInteger(length) || length <= 0) {
     throw new RangeError(`length must be a positive integer, got ${length}`);
   }
+  if (compressionRatio === 0) return new Int32Array(table.layers * table.heads).fill(length);
   const { layers, heads, prune } = table;
   const row = Math.min(RATIO_COUNT - 1, Math.max(0, Math.round(100 * compressionRatio) - 1));
   const keep = new Int32Array(layers * heads);

@@ -1,5 +1,7 @@
 /** The two table shapes of LU-KV: per-token values of every head, and per-head prune ratios per ratio. */
 
+import { LukvError, STATUS } from "../backend/errors.ts";
+
 /** Number of compression ratios a budget table holds: 1%, 2%, ..., 99%. */
 export const RATIO_COUNT = 99;
 
@@ -121,8 +123,9 @@ export function checkBudgetTable(table: BudgetTable): void {
 }
 
 /**
- * Checks a global compression ratio (the fraction of KV pairs removed): it must lie
- * strictly between 0 and 1.
+ * Checks a global compression ratio (the fraction of KV pairs removed): it must lie in
+ * [0, 1), 0 keeping everything. The one ratio check of lukv (presses, allocators,
+ * budgets, the harness); anything else, NaN included, is a LukvError (INVALID_ARGUMENT).
  *
  * @example
  * ```ts
@@ -130,5 +133,11 @@ export function checkBudgetTable(table: BudgetTable): void {
  * ```
  */
 export function checkCompressionRatio(ratio: number): void {
-  if (!(ratio > 0 && ratio < 1)) throw new RangeError(`compression ratio must lie in (0, 1), got ${ratio}`);
+  if (!(ratio >= 0 && ratio < 1)) {
+    throw new LukvError(
+      "lukv",
+      STATUS.INVALID_ARGUMENT,
+      `compression ratio must lie in [0, 1), got ${ratio}`,
+    );
+  }
 }

@@ -5,6 +5,7 @@ import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
 import type { KvCache, LayerKv } from "../cache/kv_cache.ts";
 import type { ModelConfig } from "./config.ts";
+import type { ForwardObserver } from "./observer.ts";
 import { ropeTables } from "./rope.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
@@ -61,25 +62,26 @@ export class LlamaForward implements Disposable {
 
   /**
    * Embeds `ids` at positions `cache.length ..`, runs every layer over them (writing
-   * their K/V into `cache`, layer by layer, so a compressing cache can shrink each layer
-   * as soon as it is done) and returns the final-normed hidden states `[T, hidden]`,
-   * owned by the caller.
+   * their K/V into `cache`, layer by layer, and telling `observers` what each layer
+   * computes and when it is done, so a compressing prefill can shrink each layer as soon
+   * as it is finished) and returns the final-normed hidden states `[T, hidden]`, owned by
+   * the caller.
    */
-  run(ids: Int32Array, cache: KvCache): Tensor<"f32"> {
+  run(ids: Int32Array, cache: KvCache, observers: readonly ForwardObserver[] = []): Tensor<"f32"> {
     const { hiddenSize, rmsNormEps } = this.config;
     cache.reserve(ids.length);
     const hidden = this.device.empty("f32", [ids.length, hiddenSize]);
     try {
       ops.embedding(hidden, this.weights.embed, ids);
-      const chunk = Math.min(CHUNK_ROWS, cache.maxRows);
+      const chunk = CHUNK_ROWS;
       const workspace = this.#scratch(Math.min(ids.length, chunk));
       this.weights.layers.forEach((layer, l) => {
         const kv = cache.layer(l);
         for (let start = 0; start < ids.length; start += chunk) {
           const rows = Math.min(chunk, ids.length - start);
-          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, kv, cache, workspace);
+          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, kv, observers, workspace);
         }
-        cache.endLayer?.(l);
+        for (const o of observers) o.layerDone?.(l);
       });
       ops.rmsnorm(hidden, hidden, this.weights.norm, rmsNormEps);
       cache.advance(ids.length);
@@ -104,7 +106,7 @@ export class LlamaForward implements Disposable {
     x: Tensor<"f32">,
     pos0: number,
     kv: LayerKv,
-    cache: KvCache,
+    observers: readonly ForwardObserver[],
     ws: Workspace,
   ) {
     const { heads, kvHeads, headDim, rmsNormEps: eps } = this.config;
@@ -120,15 +122,15 @@ export class LlamaForward implements Disposable {
       ops.rmsnorm(qHeads, qHeads, w.qNorm, eps);
       ops.rmsnorm(kHeads, kHeads, w.kNorm, eps);
     }
-    cache.queriesBeforeRope?.(l, q, pos0);
+    for (const o of observers) o.queriesBeforeRope?.(l, q, pos0);
     const q3 = q.reshape([rows, heads, headDim]), k3 = k.reshape([rows, kvHeads, headDim]);
     ops.rope(q3, this.#cos, this.#sin, pos0);
     ops.rope(k3, this.#cos, this.#sin, pos0);
     kv.write(k3, v.reshape([rows, kvHeads, headDim]), pos0);
-    cache.queriesAfterWrite?.(l, q3, pos0);
+    for (const o of observers) o.queriesAfterWrite?.(l, q3, pos0);
     const attended3 = attended.reshape([rows, heads, headDim]);
     kv.attend(attended3, q3, pos0);
-    cache.attentionOutput?.(l, attended3, pos0);
+    for (const o of observers) o.attentionOutput?.(l, attended3, pos0);
     ops.matmul(normed, attended, w.o, w.oBias);
     ops.add(x, x, normed);
     ops.rmsnorm(normed, x, w.postNorm, eps);

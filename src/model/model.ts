@@ -6,78 +6,96 @@ import type { Tensor } from "../backend/tensor.ts";
 import { DenseKvCache } from "../cache/dense.ts";
 import { loadConfig, type ModelConfig } from "./config.ts";
 import { LlamaForward } from "./forward.ts";
-import { type GenerateOptions, Generation, type SplitPrompt } from "./generate.ts";
 import { type GenerationConfig, loadGenerationConfig } from "./generation_config.ts";
 import { Checkpoint } from "./safetensors.ts";
 import { Tokenizer } from "./tokenizer.ts";
 import { loadWeights } from "./weights.ts";
-import { inverseFrequencies } from "./rope.ts";
-import type { ScoringShape } from "../press/layer_scoring.ts";
+import { type ScoringShape, scoringShapeOf } from "./shape.ts";
 
-/** Options of {@linkcode loadModel}. */
+/** Options of {@linkcode loadModelParts}. */
 export interface LoadOptions {
   /** A device, or which one to open (default `"auto"`: CUDA when a GPU answers, else CPU). */
   device?: Device | DeviceRequest;
 }
 
 /**
- * The extents scorers and presses need, from a model's config: layers, query and KV
- * heads, head dimension and the RoPE inverse frequencies. For code that holds a config
- * but no {@linkcode Model} (random models, benchmarks); a model has it as `scoringShape`.
- *
- * @example
- * ```ts
- * const shape = scoringShapeOf(config); // { layers, heads, kvHeads, headDim, inverseFrequencies }
- * ```
+ * What the pipeline needs of a model to run it: its config, device and forward pass
+ * (a loaded `ModelRuntime`, or a random model made on the device).
  */
-export function scoringShapeOf(config: ModelConfig): ScoringShape {
-  const { layers, heads, kvHeads, headDim, ropeTheta, ropeScaling } = config;
-  return {
-    layers,
-    heads,
-    kvHeads,
-    headDim,
-    inverseFrequencies: inverseFrequencies(headDim, ropeTheta, ropeScaling),
-  };
+export interface RunnableModel {
+  /** The validated config. */
+  readonly config: ModelConfig;
+  /** Where the weights live. */
+  readonly device: Device;
+  /** The forward pass over the weights. */
+  readonly forward: LlamaForward;
+}
+
+/** What a loaded model folder consists of (see {@linkcode loadModelParts}). */
+export interface ModelParts {
+  /** The folder it was loaded from. */
+  dir: string;
+  /** The validated config. */
+  config: ModelConfig;
+  /** The tokenizer. */
+  tokenizer: Tokenizer;
+  /** generation_config.json, when present. */
+  generationConfig: GenerationConfig | null;
+  /** The checkpoint's fingerprint: which weights these are, so that a profile made for other weights is refused. */
+  weightsFingerprint: string;
+  /** Where the weights live. */
+  device: Device;
+  /** The forward pass over the weights. */
+  forward: LlamaForward;
+  /** Tensors to free on close. */
+  owned: Tensor[];
+  /** Whether closing the model closes the device. */
+  ownsDevice: boolean;
 }
 
 /**
- * A model ready to run. Close it (or `using`) to free its device memory.
+ * The model runtime: tokenizer, weights on a device, the forward pass and full-cache
+ * logits. Generation with presses is the pipeline's `Model`, which extends this. Close
+ * it (or `using`) to free its device memory.
  *
  * @example
  * ```ts
- * using model = await loadModel("models/tiny");
- * for await (const piece of model.generate("The capital of France is", { maxNewTokens: 8 })) {
- *   Deno.stdout.writeSync(new TextEncoder().encode(piece));
- * }
+ * using model = new ModelRuntime(await loadModelParts("models/tiny", { device: "cpu" }));
+ * const logits = await model.logits(model.encode("Hello")); // Float32Array [T * vocab]
  * ```
  */
-export class Model implements Disposable {
+export class ModelRuntime implements RunnableModel, Disposable {
   readonly #owned: Tensor[];
   readonly #ownsDevice: boolean;
   /** The forward pass (weights, RoPE tables, scratch). */
   readonly forward: LlamaForward;
 
-  /**
-   * Use {@linkcode loadModel}.
-   *
-   * @param weightsFingerprint The checkpoint's {@linkcode Checkpoint.fingerprint}: which
-   *   weights these are, so that a profile made for other weights is refused.
-   */
-  constructor(
-    readonly dir: string,
-    readonly config: ModelConfig,
-    readonly tokenizer: Tokenizer,
-    readonly generationConfig: GenerationConfig | null,
-    readonly weightsFingerprint: string,
-    readonly device: Device,
-    forward: LlamaForward,
-    owned: Tensor[],
-    ownsDevice: boolean,
-  ) {
-    this.forward = forward;
-    this.#owned = owned;
-    this.#ownsDevice = ownsDevice;
+  /** The folder it was loaded from. */
+  readonly dir: string;
+  /** The validated config. */
+  readonly config: ModelConfig;
+  /** The tokenizer. */
+  readonly tokenizer: Tokenizer;
+  /** generation_config.json, when present. */
+  readonly generationConfig: GenerationConfig | null;
+  /** The checkpoint's fingerprint (see `Checkpoint.fingerprint`). */
+  readonly weightsFingerprint: string;
+  /** Where the weights live. */
+  readonly device: Device;
+
+  /** Takes over the parts {@linkcode loadModelParts} made. */
+  constructor(parts: ModelParts) {
+    ({
+      dir: this.dir,
+      config: this.config,
+      tokenizer: this.tokenizer,
+      generationConfig: this.generationConfig,
+      weightsFingerprint: this.weightsFingerprint,
+      device: this.device,
+      forward: this.forward,
+    } = parts);
+    this.#owned = parts.owned;
+    this.#ownsDevice = parts.ownsDevice;
   }
 
   /**
@@ -118,36 +136,6 @@ export class Model implements Disposable {
     using cache = this.newCache(ids.length);
     using hidden = this.forward.run(ids, cache);
     return this.forward.logits(hidden);
-  }
-
-  /**
-   * Generates from a prompt (text is encoded with special tokens; ids are used as
-   * given). With a press, the cache is compressed after the whole prompt
-   * (query-aware); with `{ context, question }`, after the context, and the question is
-   * then appended to the compressed cache (query-agnostic). The result is
-   * async-iterable over decoded text pieces and its `stats()` resolve after the last token.
-   *
-   * @example
-   * ```ts
-   * const run = model.generate("Once upon a time", { maxNewTokens: 32, temperature: 0.7, seed: 1 });
-   * for await (const piece of run) console.log(piece);
-   * console.log(await run.stats()); // { promptTokens, newTokens, prefillMs, decodeTokensPerSecond, ... }
-   * ```
-   */
-  generate(prompt: string | Int32Array | SplitPrompt, options: GenerateOptions = {}): Generation {
-    const encode = (p: string | Int32Array, special: boolean) =>
-      typeof p === "string" ? this.encode(p, { addSpecialTokens: special }) : p;
-    if (typeof prompt === "string" || prompt instanceof Int32Array) {
-      const ids = encode(prompt, true);
-      this.checkPrompt(ids);
-      return new Generation(this, ids, options);
-    }
-    const context = encode(prompt.context, true), question = encode(prompt.question, false);
-    const whole = new Int32Array(context.length + question.length);
-    whole.set(context);
-    whole.set(question, context.length);
-    this.checkPrompt(whole);
-    return new Generation(this, context, options, question);
   }
 
   /** A dense cache with room for `tokens` tokens. */
@@ -218,10 +206,11 @@ export class Model implements Disposable {
  *
  * @example
  * ```ts
- * using model = await loadModel("models/tiny", { device: "cpu" });
+ * const parts = await loadModelParts("models/tiny", { device: "cpu" });
+ * using model = new ModelRuntime(parts);
  * ```
  */
-export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
+export async function loadModelParts(dir: string, options: LoadOptions = {}): Promise<ModelParts> {
   const config = await loadConfig(dir);
   const tokenizer = await Tokenizer.load(dir);
   const generationConfig = await loadGenerationConfig(dir);
@@ -233,17 +222,17 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     const { weights, owned } = loadWeights(checkpoint, config, device);
     try {
       const forward = new LlamaForward(device, config, weights);
-      return new Model(
+      return {
         dir,
         config,
         tokenizer,
         generationConfig,
-        fingerprint,
+        weightsFingerprint: fingerprint,
         device,
         forward,
         owned,
-        typeof request === "string",
-      );
+        ownsDevice: typeof request === "string",
+      };
     } catch (error) {
       for (const t of owned) t.close();
       throw error;

@@ -2,7 +2,9 @@
 
 import assert from "node:assert/strict";
 import { compileCpuLibrary, CPU_SOURCES, libraryFileName } from "../../ffi/build.ts";
-import { ABI_VERSION, loadLibrary, STATUS, SYMBOLS } from "../../mod.ts";
+import { loadLibrary } from "../../src/backend/library.ts";
+import { ABI_VERSION, SYMBOLS } from "../../src/backend/symbols.ts";
+import { STATUS } from "../../mod.ts";
 
 const root = new URL("../../", import.meta.url);
 

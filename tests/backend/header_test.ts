@@ -1,7 +1,7 @@
 /** The symbol table must mirror ffi/lukv.h: names, arity, type widths and the C-type comments. */
 
 import assert from "node:assert/strict";
-import { SYMBOLS } from "../../mod.ts";
+import { SYMBOLS } from "../../src/backend/symbols.ts";
 
 interface CFunction {
   name: string;

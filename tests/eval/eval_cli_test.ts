@@ -49,7 +49,11 @@ Deno.test("eval refuses bad command lines before any work, saying what is wrong"
     ];
     const cases: [string[], number, RegExp][] = [
       [["--tasks", "needle,haystack"], 2, /unknown task "haystack"; the tasks are needle, multikey/],
-      [["--presses", "full,snapkv,fastkv"], 2, /unknown press "fastkv"; available: full, .*, lukv-<scorer>/],
+      [
+        ["--presses", "full,snapkv,fastkv"],
+        2,
+        /unknown press "fastkv"; presses: full \| SCORER \| adakv-SCORER/,
+      ],
       [["--ratios", "0.5,1"], 2, /--ratios: 1 is not a ratio in \[0, 1\)/],
       [["--ratios", "0.5,-0.2"], 2, /--ratios: -0.2 is not a ratio/],
       [["--ratios", "0.5,0.5"], 2, /--ratios repeat/],

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { retrievalScores } from "../../src/eval/retrieval_heads.ts";
 import type { TaskSample } from "../../src/eval/tasks/mod.ts";
-import { loadModel } from "../../src/model/model.ts";
+import { loadModel } from "../../src/pipeline/model.ts";
 
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope/", import.meta.url).pathname;
 const SAMPLE: TaskSample = {

@@ -7,8 +7,8 @@ import { runEvalInWorkers } from "../../src/eval/parallel.ts";
 import { type EvalPress, makeEvalPress } from "../../src/eval/press_set.ts";
 import { ResultsFile } from "../../src/eval/results.ts";
 import { runEval } from "../../src/eval/runner.ts";
-import { loadModel, type Model } from "../../src/model/model.ts";
-import { makePress } from "../../src/press/presets.ts";
+import { loadModel, type Model } from "../../src/pipeline/model.ts";
+import { makePress } from "../../src/press/registry.ts";
 import { FIXTURES, items, SAMPLES, standInProfile, withoutTimings } from "./eval_fixtures.ts";
 
 const RUN = { model: "fixture", length: 128, seed: 0 };
@@ -20,8 +20,8 @@ function pressesFor(model: Model): EvalPress[] {
   const names = ["streamingllm", "snapkv", "pyramidkv", "adakv", "expected-attention"];
   return [
     makeEvalPress("full"),
-    ...names.map((name) => ({ label: name, preset: name, press: makePress(name, PROTECTIONS) })),
-    makeEvalPress("lukv", standInProfile(model.config.layers, model.config.kvHeads)),
+    ...names.map((name) => ({ label: name, press: makePress(name, PROTECTIONS) })),
+    makeEvalPress("lukv", { profile: standInProfile(model.config.layers, model.config.kvHeads) }),
   ];
 }
 
@@ -145,7 +145,7 @@ Deno.test("worker threads write the same file as one thread", async () => {
   using model = await loadModel(dir, { device: "cpu" });
   const presses = [
     ...["full", "snapkv", "adakv"].map((name) => makeEvalPress(name)),
-    makeEvalPress("lukv", standInProfile(model.config.layers, model.config.kvHeads)),
+    makeEvalPress("lukv", { profile: standInProfile(model.config.layers, model.config.kvHeads) }),
   ];
   await withTempDir(async (tmp) => {
     const one = withoutTimings(await runInto(model, `${tmp}/one.jsonl`, presses));
@@ -162,7 +162,7 @@ Deno.test("worker threads write the same file as one thread", async () => {
     await assert.rejects(
       () =>
         runEvalInWorkers(dir, items(), { presses: pressesFor(model), ratios: RATIOS, results, workers: 2 }),
-      /press streamingllm differs from preset streamingllm/,
+      /press streamingllm differs from its rebuilt self/,
     );
   });
 });

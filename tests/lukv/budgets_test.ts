@@ -73,9 +73,12 @@ Deno.test("keepCounts follows the rounding rule: floors, then the largest fracti
   }
 });
 
-Deno.test("keepCounts refuses ratios outside (0, 1), bad lengths and bad tables", () => {
+Deno.test("keepCounts keeps all at ratio 0, refuses ratios outside [0, 1), bad lengths and bad tables", () => {
   const table = constantTable(1, 1, [0.5]);
-  for (const ratio of [0, 1, -0.1, 1.5, NaN]) assert.throws(() => keepCounts(table, ratio, 10), RangeError);
+  assert.deepEqual([...keepCounts(table, 0, 10)], [10]);
+  for (const ratio of [1, -0.1, 1.5, NaN]) {
+    assert.throws(() => keepCounts(table, ratio, 10), /compression ratio must lie in \[0, 1\)/);
+  }
   assert.throws(() => keepCounts(table, 0.5, 0), /length must be a positive integer/);
   assert.throws(() => keepCounts(constantTable(1, 1, [1.5]), 0.5, 10), /prune ratio \[0, 0, 0\] is 1.5/);
   assert.throws(() => keepCounts(constantTable(1, 1, [NaN]), 0.5, 10), /is NaN/);

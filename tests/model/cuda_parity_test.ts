@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Device } from "../../src/backend/device.ts";
-import { loadModel, type Model } from "../../src/model/model.ts";
+import { loadModel, type Model } from "../../src/pipeline/model.ts";
 import { cpuDevice, cudaTest } from "../backend/devices.ts";
 import { relativeError } from "../backend/reference.ts";
 

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { readNpy } from "../../src/lukv/npy.ts";
-import { loadModel } from "../../src/model/model.ts";
+import { loadModel } from "../../src/pipeline/model.ts";
 import { deviceTest } from "../backend/devices.ts";
 import { relativeError } from "../backend/reference.ts";
 

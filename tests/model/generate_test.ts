@@ -2,8 +2,8 @@
 
 import assert from "node:assert/strict";
 import { LukvError, STATUS } from "../../src/backend/errors.ts";
-import type { Generation } from "../../src/model/generate.ts";
-import { loadModel, type Model } from "../../src/model/model.ts";
+import type { Generation } from "../../src/pipeline/generate.ts";
+import { loadModel, type Model } from "../../src/pipeline/model.ts";
 
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope/", import.meta.url).pathname;
 const PROMPT = "Once upon a time";

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { openDevice } from "../../src/backend/device.ts";
 import { LukvError, STATUS } from "../../src/backend/errors.ts";
-import type { GenerateOptions } from "../../src/model/generate.ts";
-import { loadModel } from "../../src/model/model.ts";
+import type { GenerateOptions } from "../../src/pipeline/generate.ts";
+import { loadModel } from "../../src/pipeline/model.ts";
 import { safetensorsBytes } from "./files.ts";
 
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope/", import.meta.url).pathname;
@@ -450,12 +450,26 @@ Deno.test("bad generate options are refused before any work", async () => {
       "[0, 1)",
     ],
   );
+  // Profiles are found by name in the model folder; this one has none.
   throwsLukv(
     () => model.generate(prompt, { press: "lukv", compressionRatio: 0.5 }),
+    STATUS.NOT_FOUND,
+    ["lukv-expected-attention.json, lukv-snapkv.json", "deno task profile"],
+  );
+  throwsLukv(
+    () => model.generate(prompt, { press: "lukv-keydiff", compressionRatio: 0.5 }),
+    STATUS.NOT_FOUND,
+    ["lukv-keydiff.json", "deno task profile --model", "--scorer keydiff"],
+  );
+  throwsLukv(
+    () => model.generate(prompt, { press: "snapkv", compressionRatio: 0.5, scorerParams: { epsilon: 0.02 } }),
     STATUS.INVALID_ARGUMENT,
-    [
-      "profile",
-    ],
+    ['scorer snapkv has no parameter "epsilon"', "window, kernel"],
+  );
+  throwsLukv(
+    () => model.generate(prompt, { press: "expected-attention", scorerParams: { epsilon: -1 } }),
+    STATUS.INVALID_ARGUMENT,
+    ["epsilon must be a finite number >= 0, got -1"],
   );
   throwsLukv(
     () => model.generate(prompt, { compressionRatio: 0.5 }),

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import type { HeadTable } from "../../src/lukv/tables.ts";
 import { adaKvKeep } from "../../src/press/allocators/adakv.ts";
-import { pyramidKvKeep } from "../../src/press/allocators/pyramidkv.ts";
+import { pyramidKvKeep, pyramidLayerSizes } from "../../src/press/allocators/pyramidkv.ts";
 import { uniformKeep } from "../../src/press/allocators/uniform.ts";
 import { random } from "../backend/reference.ts";
 
@@ -19,16 +19,18 @@ Deno.test("uniform keeps round((1 - ratio) * T) in every head, at least one", ()
   assert.deepEqual([...uniformKeep(shape(1, 1, 3), 0.9)], [1]);
 });
 
-Deno.test("PyramidKV: linear from 2B - B/beta at the bottom to B/beta at the top, total preserved", () => {
-  // B = 50, top 2.5, bottom 97.5: ideals 97.5, 65.83, 34.17, 2.5 -> floors sum 198, two
-  // more to the largest fractions (layer 1, then layer 0 over layer 3 on the tie).
-  assert.deepEqual([...pyramidKvKeep(shape(4, 1, 100), 0.5)], [98, 66, 34, 2]);
-  // B = 90 cannot fit a bottom of 175.5: flattened to 100 .. 80, still 360 in all.
-  assert.deepEqual([...pyramidKvKeep(shape(4, 2, 100), 0.1)], [100, 100, 93, 93, 87, 87, 80, 80]);
+Deno.test("PyramidKV as kvpress computes it: linear from the bottom layer, flattened to fit, else uniform", () => {
+  // B = 500, top 25, bottom 975 > T - window = 968: flattened to 968 .. 32, rounded per layer.
+  assert.deepEqual(pyramidLayerSizes(4, 1000, 0.5, { window: 32 }), [968, 656, 344, 32]);
+  // B = 100: the top layer (5) would keep less than the window, so every layer keeps B (kvpress falls back to SnapKV).
+  assert.deepEqual(pyramidLayerSizes(4, 1000, 0.9, { window: 32 }), [100, 100, 100, 100]);
+  // kvpress's default window is 64 (B = 2000, top 100, bottom 3900 fits); one layer is uniform.
+  assert.deepEqual(pyramidLayerSizes(4, 4000, 0.5), [3900, 2633, 1367, 100]);
   assert.deepEqual([...pyramidKvKeep(shape(1, 2, 100), 0.5)], [50, 50]);
-  const keep = pyramidKvKeep(shape(32, 1, 4096), 0.8, { beta: 5 });
-  assert.equal(keep.reduce((a, b) => a + b, 0), Math.round(32 * 0.2 * 4096));
-  for (let l = 1; l < 32; l++) assert.ok(keep[l] <= keep[l - 1]);
+  assert.deepEqual([...pyramidKvKeep(shape(2, 2, 1000), 0.5, { window: 32 })], [968, 968, 32, 32]);
+  const keep = pyramidKvKeep(shape(32, 1, 4096), 0.5, { beta: 5 });
+  assert.ok(Math.abs(keep.reduce((a, b) => a + b, 0) - 32 * 0.5 * 4096) <= 16, "the mean is B");
+  for (let l = 1; l < 32; l++) assert.ok(keep[l] < keep[l - 1]);
 });
 
 Deno.test("AdaKV: every head gets its safeguard, the rest goes to the layer's highest scores", () => {
@@ -67,7 +69,7 @@ Deno.test("allocators refuse NaN scores, bad ratios and bad parameters", () => {
   const nan = shape(1, 2, 4);
   nan.data[5] = NaN;
   assert.throws(() => adaKvKeep(nan, 0.5), /scores\[0, 1, 1\] is NaN/);
-  for (const ratio of [0, 1, NaN]) {
+  for (const ratio of [-0.1, 1, NaN]) {
     assert.throws(() => uniformKeep(shape(1, 1, 4), ratio), /compression ratio/);
   }
   assert.throws(() => pyramidKvKeep(shape(2, 1, 4), 0.5, { beta: 0.5 }), /beta must be a finite number >= 1/);

@@ -3,11 +3,12 @@
 import assert from "node:assert/strict";
 import type { Tensor } from "../../src/backend/tensor.ts";
 import { DenseKvCache } from "../../src/cache/dense.ts";
-import { loadModel, type Model } from "../../src/model/model.ts";
-import { CompressingCache } from "../../src/press/compressing_cache.ts";
-import { makePress, PRESS_NAMES } from "../../src/press/presets.ts";
+import type { ForwardObserver } from "../../src/model/observer.ts";
+import { loadModel, type Model } from "../../src/pipeline/model.ts";
+import { compressedPrefill } from "../../src/pipeline/prefill.ts";
+import { append } from "../../src/pipeline/steps.ts";
+import { makePress, parsePressName, PRESS_NAMES } from "../../src/press/registry.ts";
 import type { LayerState } from "../../src/press/scorers/scorer.ts";
-import { QUERY_STATS_SINK } from "../../src/press/scorers/expected_attention.ts";
 import { budgetStats } from "../../src/lukv/budgets.ts";
 import { type Profile, uniformProfile } from "../../src/lukv/profile.ts";
 import { budgetRatios } from "../../src/lukv/tables.ts";
@@ -24,8 +25,11 @@ function promptOf(length: number): Int32Array {
   return Int32Array.from({ length }, (_, i) => i === 0 ? 285 : 32 + ((i * 37) % 220));
 }
 
-/** A dense cache that keeps host copies of every layer's queries, before RoPE and after. */
-class SpyCache extends DenseKvCache {
+/** The presses that need no profile, `full` aside. */
+const SCORED_PRESSES = PRESS_NAMES.filter((n) => n !== "full" && parsePressName(n).allocator !== "lukv");
+
+/** A dense cache whose observer keeps host copies of every layer's queries, before RoPE and after. */
+class SpyCache extends DenseKvCache implements ForwardObserver {
   readonly before: Float32Array[] = [];
   readonly after: Float32Array[] = [];
   queriesBeforeRope(l: number, q: Tensor<"f32">): void {
@@ -43,6 +47,7 @@ function referenceState(
   l: number,
   length: number,
   windowQueries: number,
+  querySink: number,
 ): LayerState {
   const { heads, kvHeads, headDim: d } = model.config;
   const group = heads / kvHeads;
@@ -68,11 +73,11 @@ function referenceState(
   }
   const pre = spy.before[l];
   const mean = new Float64Array(heads * d), covariance = new Float64Array(heads * d * d);
-  const count = length - QUERY_STATS_SINK;
-  for (let t = QUERY_STATS_SINK; t < length; t++) {
+  const count = length - querySink;
+  for (let t = querySink; t < length; t++) {
     for (let i = 0; i < heads * d; i++) mean[i] += pre[t * heads * d + i] / count;
   }
-  for (let t = QUERY_STATS_SINK; t < length; t++) {
+  for (let t = querySink; t < length; t++) {
     for (let qh = 0; qh < heads; qh++) {
       for (let a = 0; a < d; a++) {
         for (let b = 0; b < d; b++) {
@@ -112,17 +117,8 @@ deviceTest("ratio 0 through the ragged path gives the dense cache's logits", asy
     const prompt = promptOf(60), next = new Int32Array([101]);
     const whole = new Int32Array([...prompt, ...next]);
     const want = (await model.logits(whole)).subarray(60 * model.config.vocabSize);
-    using prefill = new CompressingCache(
-      model.device,
-      model.scoringShape,
-      makePress("snapkv", PROTECTIONS),
-      0,
-      60,
-    );
-    model.forward.run(prompt, prefill).close();
-    using cache = prefill.ragged;
-    using hidden = model.forward.run(next, cache);
-    const error = relativeError(model.forward.logits(hidden), want);
+    using cache = compressedPrefill(model, prompt, makePress("snapkv", PROTECTIONS), 0, 1).cache;
+    const error = relativeError(append(model, cache, next), want);
     assert.ok(error <= tolerance, `${name}: max relative error ${error.toExponential(2)}`);
   }
 });
@@ -134,23 +130,22 @@ Deno.test("every press x ratio x GQA: counts as allocated, protections kept, tot
     const { layers, kvHeads } = model.config;
     const prompt = promptOf(length);
     using spy = new SpyCache(model.device, model.config, length);
-    model.forward.run(prompt, spy).close();
-    for (const pressName of PRESS_NAMES.filter((n) => n !== "full" && n !== "lukv")) {
+    model.forward.run(prompt, spy, [spy]).close();
+    for (const pressName of SCORED_PRESSES) {
       const press = makePress(pressName, PROTECTIONS);
+      const { windowQueries = 32, querySink = 0 } = press.scorer!;
       const references = Array.from(
         { length: layers },
-        (_, l) =>
-          press.scorer!.score(referenceState(model, spy, l, length, press.scorer!.windowQueries ?? 32)),
+        (_, l) => press.scorer!.score(referenceState(model, spy, l, length, windowQueries, querySink)),
       );
       for (const ratio of [0.2, 0.5, 0.8]) {
         const where = `${name} ${pressName} @${ratio}`;
-        using prefill = new CompressingCache(model.device, model.scoringShape, press, ratio, length);
-        model.forward.run(prompt, prefill).close();
-        using cache = prefill.ragged;
+        const prefill = compressedPrefill(model, prompt, press, ratio, 1);
+        using cache = prefill.cache;
         let total = 0;
         for (let l = 0; l < layers; l++) {
-          assert.deepEqual(cache.keptCounts(l), prefill.counts[l], `${where} layer ${l}`);
-          const { indices, offsets } = prefill.kept[l];
+          assert.deepEqual(cache.keptCounts(l), prefill.selections[l].counts, `${where} layer ${l}`);
+          const { indices, offsets } = prefill.selections[l].kept;
           for (let h = 0; h < kvHeads; h++) {
             const kept = new Set(indices.subarray(offsets[h], offsets[h + 1]));
             total += kept.size;
@@ -188,30 +183,21 @@ Deno.test("at ratio 0.8 the cache really holds about a fifth of the full cache",
   using model = await loadModel(FIXTURES + "llama-llama3rope", { device: "cpu" });
   const { layers, kvHeads, headDim } = model.config;
   const prompt = promptOf(120);
-  using prefill = new CompressingCache(
-    model.device,
-    model.scoringShape,
-    makePress("snapkv", PROTECTIONS),
-    0.8,
-    120,
-    8,
-  );
-  model.forward.run(prompt, prefill).close();
-  using cache = prefill.ragged;
+  using cache = compressedPrefill(model, prompt, makePress("snapkv", PROTECTIONS), 0.8, 8).cache;
   const row = 2 * headDim * 4;
   const full = layers * kvHeads * 120 * row, reserve = layers * kvHeads * 8 * row;
   assert.ok(cache.bytes() <= 0.2 * full + reserve, `${cache.bytes()} > 0.2 x ${full} + ${reserve}`);
 });
 
 deviceTest(
-  "generation works with every preset on every fixture, query-aware and query-agnostic",
+  "generation works with every press on every fixture, query-aware and query-agnostic",
   async (device) => {
     for (
       const name of ["llama-llama3rope", "llama-linear-tied", "mistral-bf16", "qwen2-bias", "qwen3-qknorm"]
     ) {
       using model = await loadModel(FIXTURES + name, { device });
       const prompt = promptOf(90);
-      for (const press of PRESS_NAMES.filter((n) => n !== "lukv")) {
+      for (const press of ["full", ...SCORED_PRESSES]) {
         const ratio = press === "full" ? 0 : 0.5;
         const run = model.generate(prompt, {
           press,
@@ -294,7 +280,10 @@ Deno.test("a 2,000-token compressed generation grows the cache by the appended r
 Deno.test("unknown presses, bad ratios and profiles for another model are refused", async () => {
   using model = await loadModel(FIXTURES + "llama-llama3rope", { device: "cpu" });
   const prompt = promptOf(20);
-  assert.throws(() => model.generate(prompt, { press: "nope" }), /unknown press "nope"; available: full, /);
+  assert.throws(
+    () => model.generate(prompt, { press: "nope" }),
+    /unknown press "nope"; presses: full \| SCORER/,
+  );
   for (const ratio of [-0.1, 1, 1.5, NaN]) {
     assert.throws(() => model.generate(prompt, { press: "snapkv", compressionRatio: ratio }), /\[0, 1\)/);
   }

@@ -5,7 +5,7 @@
  *   deno run -A tools/train/check_model.ts [MODEL_DIR]
  */
 
-import { loadModel } from "../../src/model/model.ts";
+import { loadModel } from "../../src/pipeline/model.ts";
 import { readNpy } from "../../src/lukv/npy.ts";
 
 const modelDir = Deno.args[0] ?? "models/tiny";

@@ -1,6 +1,6 @@
 /** The H2O scorer: attention accumulated over every prompt query ("heavy hitters"). */
 
-import type { Scorer } from "./scorer.ts";
+import { required, type Scorer } from "./scorer.ts";
 
 /**
  * H2O (Zhang et al., 2023): each key's softmax attention summed over all prompt queries
@@ -16,9 +16,6 @@ export function h2oScorer(): Scorer {
     name: "h2o",
     needs: ["all-attention"],
     params: {},
-    score: ({ allAttention }) => {
-      if (!allAttention) throw new RangeError("h2o needs the accumulated attention of the prompt");
-      return Float32Array.from(allAttention);
-    },
+    score: ({ allAttention }) => Float32Array.from(required(allAttention, "h2o", "the prompt's attention")),
   };
 }

@@ -1,6 +1,6 @@
 /** The KeyDiff scorer: keys unlike the average key are kept (minus the cosine to the mean normalised key). */
 
-import type { Scorer } from "./scorer.ts";
+import { required, type Scorer } from "./scorer.ts";
 
 /**
  * Score = -cos(k_j / ||k_j||, mean of the normalised keys of the head).
@@ -13,9 +13,11 @@ import type { Scorer } from "./scorer.ts";
 export function keyDiffScorer(): Scorer {
   return {
     name: "keydiff",
-    needs: [],
+    needs: ["keys"],
     params: {},
-    score: ({ kvHeads, length, headDim, keys }) => {
+    score: (state) => {
+      const { kvHeads, length, headDim } = state;
+      const keys = required(state.keys, "keydiff", "keys");
       const out = new Float32Array(kvHeads * length);
       const unit = new Float64Array(length * headDim), mean = new Float64Array(headDim);
       for (let h = 0; h < kvHeads; h++) {

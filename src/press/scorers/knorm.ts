@@ -1,6 +1,6 @@
 /** The Knorm scorer: tokens with small keys are kept (minus the key norm). */
 
-import type { Scorer } from "./scorer.ts";
+import { required, type Scorer } from "./scorer.ts";
 
 /**
  * Score = -||k_j||.
@@ -13,9 +13,11 @@ import type { Scorer } from "./scorer.ts";
 export function knormScorer(): Scorer {
   return {
     name: "knorm",
-    needs: [],
+    needs: ["keys"],
     params: {},
-    score: ({ kvHeads, length, headDim, keys }) => {
+    score: (state) => {
+      const { kvHeads, length, headDim } = state;
+      const keys = required(state.keys, "knorm", "keys");
       const out = new Float32Array(kvHeads * length);
       for (let r = 0; r < out.length; r++) {
         let sum = 0;

@@ -1,7 +1,14 @@
 /** What a token scorer sees of one layer at the end of prefill, and what it returns. */
 
-/** The prefill statistics a scorer can ask the forward pass to collect for it. */
-export type ScorerNeed = "window-attention" | "all-attention" | "query-stats";
+/**
+ * The prefill statistics a scorer can ask for. Only what a scorer declares is gathered
+ * or copied: attention sums come from the attention-scores kernel, query moments from
+ * the pre-RoPE queries, keys and values from the cache.
+ */
+export type ScorerNeed = "window-attention" | "all-attention" | "query-stats" | "keys" | "values";
+
+/** A scorer's settings: numbers and switches, recorded in profiles and result rows. */
+export type ScorerParams = Record<string, number | boolean>;
 
 /**
  * One layer's prefill state on the host, for scoring. Keys are cached after RoPE.
@@ -19,12 +26,12 @@ export interface LayerState {
   kvHeads: number;
   /** Head dimension. */
   headDim: number;
-  /** Keys after RoPE, `[kvHeads, length, headDim]`. */
-  keys: Float32Array;
-  /** Values, `[kvHeads, length, headDim]`. */
-  values: Float32Array;
   /** RoPE inverse frequencies `[headDim / 2]` (Expected Attention rotates its query statistics). */
   inverseFrequencies: Float64Array;
+  /** Keys after RoPE, `[kvHeads, length, headDim]` (needs `"keys"`). */
+  keys?: Float32Array;
+  /** Values, `[kvHeads, length, headDim]` (needs `"values"`). */
+  values?: Float32Array;
   /** Softmax attention of the last `windowQueries` prompt queries summed over them and each GQA group. */
   windowAttention?: Float32Array;
   /** How many queries `windowAttention` summed (fewer than the window when the prompt is short). */
@@ -36,8 +43,8 @@ export interface LayerState {
 }
 
 /**
- * A token scorer: higher score = keep. It declares the statistics it needs; the
- * forward pass collects them during prefill.
+ * A token scorer: higher score = keep; scores are finite. It declares what it reads;
+ * the prefill gathers exactly that.
  *
  * @example
  * ```ts
@@ -45,14 +52,51 @@ export interface LayerState {
  * ```
  */
 export interface Scorer {
-  /** Name in presets, profiles and reports, e.g. `"snapkv"`. */
-  name: string;
-  /** What the forward pass must collect. */
-  needs: readonly ScorerNeed[];
-  /** Queries in SnapKV's observation window (only for `"window-attention"`). */
-  windowQueries?: number;
-  /** Parameters, recorded in profiles. */
-  params: Record<string, number>;
+  /** Name in press names, profiles and reports, e.g. `"snapkv"`. */
+  readonly name: string;
+  /** What the prefill must gather. */
+  readonly needs: readonly ScorerNeed[];
+  /** Queries in the observation window (only for `"window-attention"`). */
+  readonly windowQueries?: number;
+  /** Leading positions left out of the query statistics (only for `"query-stats"`). */
+  readonly querySink?: number;
+  /** Every parameter with its value in effect (defaults filled in). */
+  readonly params: Readonly<ScorerParams>;
   /** Scores `[kvHeads, length]`, row-major. */
   score(state: LayerState): Float32Array;
+}
+
+/**
+ * The input a scorer declared it needs, or a RangeError naming it.
+ *
+ * @example
+ * ```ts
+ * const keys = required(state.keys, "keydiff", "keys");
+ * ```
+ */
+export function required<T>(value: T | undefined, scorer: string, need: string): T {
+  if (value === undefined) throw new RangeError(`${scorer} needs ${need}, which the prefill did not gather`);
+  return value;
+}
+
+/**
+ * Raises the tokens a scorer always keeps (SnapKV's observation window, Expected
+ * Attention's sinks) to one above the head's largest other score: they rank first, as
+ * kvpress's "max score" padding makes them, and scores stay finite (the LU-KV curves
+ * need finite scores).
+ *
+ * @param scores `[heads, length]`, changed in place
+ * @example
+ * ```ts
+ * raiseToTop(scores, length, (j) => j >= length - 32);
+ * ```
+ */
+export function raiseToTop(scores: Float32Array, length: number, top: (j: number) => boolean): Float32Array {
+  for (let base = 0; base < scores.length; base += length) {
+    let max = -Infinity;
+    for (let j = 0; j < length; j++) if (!top(j)) max = Math.max(max, scores[base + j]);
+    const value = Number.isFinite(max) ? max + 1 : 0;
+    for (let j = 0; j < length; j++) if (top(j)) scores[base + j] = value;
+  }
+  return scores;
 }

@@ -4,10 +4,11 @@ import assert from "node:assert/strict";
 import type { Tensor } from "../../src/backend/tensor.ts";
 import { DenseKvCache } from "../../src/cache/dense.ts";
 import { readProfile, writeProfile } from "../../src/lukv/profile.ts";
-import { type CalibrationItem, profileModel } from "../../src/lukv/profiling.ts";
+import { type CalibrationItem, profileModel } from "../../src/pipeline/profiling.ts";
 import { readBudgetNpy, writeBudgetNpy } from "../../src/lukv/table_npy.ts";
-import { loadModel, type Model } from "../../src/model/model.ts";
-import { makePress } from "../../src/press/presets.ts";
+import { loadModel, type Model } from "../../src/pipeline/model.ts";
+import { makePress } from "../../src/press/registry.ts";
+import type { ForwardObserver } from "../../src/model/observer.ts";
 import { relativeError } from "../backend/reference.ts";
 
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope/", import.meta.url).pathname;
@@ -27,7 +28,7 @@ const OPTIONS = {
 };
 
 /** Keeps host copies of every post-RoPE query block, per layer, in call order. */
-class SpyCache extends DenseKvCache {
+class SpyCache extends DenseKvCache implements ForwardObserver {
   readonly queries: Float32Array[][] = [];
   queriesAfterWrite(l: number, q: Tensor<"f32">): void {
     (this.queries[l] ??= []).push(Float32Array.from(q.toHost()));
@@ -40,7 +41,7 @@ function referenceOracle(model: Model, context: Int32Array, question: Int32Array
   const group = heads / kvHeads, t = context.length;
   using spy = new SpyCache(model.device, model.config, t + question.length + steps);
   const decode = (ids: Int32Array) => {
-    using hidden = model.forward.run(ids, spy);
+    using hidden = model.forward.run(ids, spy, [spy]);
     const logits = model.forward.logits(hidden.rows(ids.length - 1, 1));
     return logits.indexOf(Math.max(...logits));
   };
@@ -120,7 +121,7 @@ Deno.test("a profile is refused for another model, scorer, sink or window, namin
   using model = await loadModel(FIXTURE, { device: "cpu" });
   const { profile } = await profileModel(model, OPTIONS);
   assert.throws(
-    () => makePress("lukv", { profile, scorer: "keydiff" }),
+    () => makePress("lukv-keydiff", { profile }),
     /scorer keydiff \(profile: snapkv\)/,
   );
   assert.throws(

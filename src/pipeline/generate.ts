@@ -3,14 +3,18 @@
 import { LukvError, STATUS } from "../backend/errors.ts";
 import { denseKvBytes } from "../cache/dense.ts";
 import type { KvCache } from "../cache/kv_cache.ts";
+import { checkCompressionRatio } from "../lukv/tables.ts";
 import type { Profile } from "../lukv/profile.ts";
-import { checkProfileFits } from "../press/allocators/lukv.ts";
-import { CompressingCache } from "../press/compressing_cache.ts";
-import { checkRatio, type Press } from "../press/press.ts";
-import { makePress } from "../press/presets.ts";
-import type { Model } from "./model.ts";
-import { sampleToken, type SamplingOptions, seededRandom } from "./sampling.ts";
-import { StopStrings } from "./stop.ts";
+import type { ModelRuntime } from "../model/model.ts";
+import { sampleToken, type SamplingOptions, seededRandom } from "../model/sampling.ts";
+import { StopStrings } from "../model/stop.ts";
+import type { Press } from "../press/press.ts";
+import type { AllocatorParams } from "../press/registry.ts";
+import type { ScorerParams } from "../press/scorers/scorer.ts";
+import { decode } from "./decode.ts";
+import { compressedPrefill } from "./prefill.ts";
+import { pressFor } from "./presses.ts";
+import { append } from "./steps.ts";
 
 /** Options of `model.generate`. Greedy unless a temperature > 0 is given. */
 export interface GenerateOptions extends SamplingOptions {
@@ -22,11 +26,25 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   /** End at the model's EOS ids (default true). */
   stopAtEos?: boolean;
-  /** KV-cache press: a preset name (see `PRESS_NAMES`) or a press object. Default `"full"`. */
+  /**
+   * KV-cache press: a name (see `PRESS_NAMES`: a scorer, `adakv-<scorer>`,
+   * `pyramidkv-<scorer>`, `lukv-<scorer>`, ...) or a press object. Default `"full"`.
+   */
   press?: string | Press;
   /** Fraction of KV pairs the press removes, in [0, 1) (default 0: the ragged path, nothing removed). */
   compressionRatio?: number;
-  /** The LU-KV profile, for `press: "lukv"`; its model shape must match. */
+  /** The scorer's parameters, e.g. `{ epsilon: 0.02 }` (unset ones take the scorer's documented defaults). */
+  scorerParams?: ScorerParams;
+  /** The allocator's parameters (AdaKV `alpha`, PyramidKV `beta`). */
+  allocatorParams?: AllocatorParams;
+  /** Protected leading tokens (default 4; `lukv-*` takes the profile's). */
+  sink?: number;
+  /** Protected trailing tokens (default 32; `lukv-*` takes the profile's). */
+  window?: number;
+  /**
+   * The LU-KV profile, for `lukv` presses; by default `lukv-<scorer>` reads
+   * `lukv-<scorer>.json` from the model folder. Its model shape and weights must match.
+   */
   profile?: Profile;
 }
 
@@ -85,21 +103,17 @@ export class Generation implements AsyncIterable<string> {
    * the tokens appended after a query-agnostic compression of `prompt` (empty otherwise).
    */
   constructor(
-    readonly model: Model,
+    readonly model: ModelRuntime,
     readonly prompt: Int32Array,
     readonly options: GenerateOptions,
     readonly question: Int32Array = new Int32Array(0),
   ) {
-    const { press = "full", compressionRatio = 0, maxNewTokens, seed, profile } = options;
-    checkRatio(compressionRatio);
-    this.#press = typeof press === "string"
-      ? (press === "full" ? null : makePress(press, { profile }))
-      : (press.name === "full" ? null : press);
+    const { press = "full", compressionRatio = 0, maxNewTokens, seed } = options;
+    checkCompressionRatio(compressionRatio);
+    const made = pressFor(model, press, options);
+    this.#press = made.scorer ? made : null;
     if (!this.#press && compressionRatio !== 0) {
       throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `press "full" takes no compressionRatio`);
-    }
-    if (this.#press?.name === "lukv" && profile) {
-      checkProfileFits(profile, { ...model.config, weights: model.weightsFingerprint });
     }
     if (maxNewTokens !== undefined && (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 1)) {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
@@ -130,7 +144,7 @@ export class Generation implements AsyncIterable<string> {
 
   async *#run(): AsyncGenerator<string> {
     const { model, prompt, options } = this;
-    const { forward, config } = model;
+    const { config } = model;
     const room = model.contextLimit - prompt.length - this.question.length;
     const maxNew = Math.min(options.maxNewTokens ?? model.generationConfig?.maxNewTokens ?? 128, room);
     const eos = new Set(options.stopAtEos === false ? [] : model.eosTokenIds);
@@ -138,46 +152,36 @@ export class Generation implements AsyncIterable<string> {
     const detokenizer = model.tokenizer.stream({ skipSpecialTokens: true });
     const stops = new StopStrings(options.stop ?? []);
     let cache: KvCache | null = null;
-    let prefillMs = 0, decodeMs = 0, steps = 0, failed = false;
+    let prefillMs = 0, failed = false;
+    const times = { ms: 0, steps: 0 };
     try {
       const started = performance.now();
       let logits: Float32Array;
       if (this.#press) {
-        const shape = model.scoringShape;
-        using prefill = new CompressingCache(
-          model.device,
-          shape,
-          this.#press,
-          options.compressionRatio ?? 0,
-          prompt.length,
-          // Free rows per head: what this generation can append, grown 64 at a time beyond that.
-          Math.min(64, Math.max(1, maxNew + this.question.length)),
-        );
-        cache = prefill.ragged;
-        logits = lastLogits(forward.run(prompt, prefill));
-        this.keptCounts.push(...prefill.counts);
-        if (this.question.length > 0) logits = lastLogits(forward.run(this.question, cache));
+        // Free rows per head: what this generation can append, grown 64 at a time beyond that.
+        const growth = Math.min(64, Math.max(1, maxNew + this.question.length));
+        const prefill = compressedPrefill(model, prompt, this.#press, options.compressionRatio ?? 0, growth);
+        cache = prefill.cache;
+        logits = prefill.logits;
+        this.keptCounts.push(...prefill.selections.map((s) => s.counts));
       } else {
         cache = model.newCache(prompt.length + this.question.length + Math.max(0, maxNew - 1));
-        logits = lastLogits(forward.run(prompt, cache));
-        if (this.question.length > 0) logits = lastLogits(forward.run(this.question, cache));
+        logits = append(model, cache, prompt);
       }
+      if (this.question.length > 0) logits = append(model, cache, this.question);
       prefillMs = performance.now() - started;
+      const tokens = decode(model, cache, logits, {
+        maxNew,
+        eos,
+        pick: (row) => sampleToken(row, options, random),
+      }, times);
       let stopped = false;
-      while (this.tokens.length < maxNew && !stopped) {
-        const stepStarted = performance.now();
-        const token = sampleToken(logits, options, random);
-        decodeMs += performance.now() - stepStarted;
-        if (eos.has(token)) break;
+      for (const token of tokens) {
         this.tokens.push(token);
         const emitted = stops.push(detokenizer.push(token));
         stopped = emitted.stopped;
         if (emitted.text) yield emitted.text;
-        if (stopped || this.tokens.length === maxNew) break;
-        const forwardStarted = performance.now();
-        logits = lastLogits(forward.run(new Int32Array([token]), cache));
-        decodeMs += performance.now() - forwardStarted;
-        steps++;
+        if (stopped) break;
       }
       if (!stopped) {
         const rest = stops.push(detokenizer.flush());
@@ -197,17 +201,12 @@ export class Generation implements AsyncIterable<string> {
           promptTokens,
           newTokens: this.tokens.length,
           prefillMs,
-          decodeTokensPerSecond: steps > 0 ? steps / (decodeMs / 1000) : 0,
+          decodeTokensPerSecond: times.steps > 0 ? times.steps / (times.ms / 1000) : 0,
           kvBytes: cache?.bytes() ?? 0,
           kvBytesFull: denseKvBytes({ layers, kvHeads, headDim }, promptTokens + this.tokens.length),
         });
       }
       cache?.close();
-    }
-
-    function lastLogits(hidden: ReturnType<typeof forward.run>): Float32Array {
-      using owned = hidden;
-      return forward.logits(owned.rows(owned.shape[0] - 1, 1));
     }
   }
 }

@@ -1,0 +1,270 @@
+/** Scoring during a prefill: a forward observer that gathers what each scorer needs and scores every layer. */
+
+import type { Device } from "../backend/device.ts";
+import * as ops from "../backend/ops.ts";
+import type { Tensor } from "../backend/tensor.ts";
+import type { ForwardObserver } from "../model/observer.ts";
+import type { ScoringShape } from "../model/shape.ts";
+import type { LayerState, Scorer } from "./scorers/scorer.ts";
+
+/** Where the recorder reads a layer's dense keys and values `[kvHeads, capacity, headDim]`. */
+export interface DenseLayers {
+  /** Keys of layer `l` after RoPE. */
+  keys(l: number): Tensor<"f32">;
+  /** Values of layer `l`. */
+  values(l: number): Tensor<"f32">;
+}
+
+/**
+ * The key under which a scorer's scores are kept: its name and parameters, so that two
+ * presses share scores exactly when their scorers would compute the same ones.
+ *
+ * @example
+ * ```ts
+ * scorerKey(snapKvScorer()); // 'snapkv{"window":32,"kernel":7}'
+ * ```
+ */
+export function scorerKey(scorer: Scorer): string {
+  return `${scorer.name}${JSON.stringify(scorer.params)}`;
+}
+
+/** One layer's statistics, shared by the scorers that need the same ones. */
+interface LayerStats {
+  rows: number;
+  /** Window attention sums `[kvHeads, tokens]` by window size. */
+  windows: Map<number, Float32Array>;
+  /** Attention sums of every query `[kvHeads, tokens]`. */
+  all: Float32Array | null;
+  /** Pre-RoPE query moments by the leading positions left out. */
+  moments: Map<number, { sum: Float64Array; outer: Float64Array; count: number }>;
+}
+
+/**
+ * Watches the forward runs that fill the first `tokens` positions of a dense cache (one
+ * run, or a context then a question) and, as soon as a layer holds all `tokens`, scores
+ * it with every scorer: `scores(key)[l]` is `[kvHeads, tokens]`. Statistics are gathered
+ * once for all scorers that need them: window or full attention sums from the
+ * attention-scores kernel, pre-RoPE query moments, and host copies of keys and values
+ * only when a scorer reads them. Put it before any observer that uses the scores in
+ * `layerDone`.
+ *
+ * @example
+ * ```ts
+ * const recorder = new ScoreRecorder(dev, shape, [snapKvScorer()], ids.length, {
+ *   keys: (l) => cache.keys[l], values: (l) => cache.values[l],
+ * });
+ * forward.run(ids, cache, [recorder]).close();
+ * const scores = recorder.scores(scorerKey(snapKvScorer())); // Float32Array[] per layer
+ * ```
+ */
+export class ScoreRecorder implements ForwardObserver {
+  readonly #scorers: Map<string, Scorer>;
+  readonly #scores = new Map<string, Float32Array[]>();
+  readonly #ms = new Map<string, number>();
+  readonly #stats: (LayerStats | null)[];
+  readonly #scored: boolean[];
+
+  /** Scores the first `tokens` positions with each distinct scorer (by {@linkcode scorerKey}). */
+  constructor(
+    readonly device: Device,
+    readonly shape: ScoringShape,
+    scorers: readonly Scorer[],
+    readonly tokens: number,
+    readonly layers: DenseLayers,
+  ) {
+    if (!Number.isSafeInteger(tokens) || tokens < 1) {
+      throw new RangeError(`scoring needs a positive number of tokens, got ${tokens}`);
+    }
+    this.#scorers = new Map(scorers.map((s) => [scorerKey(s), s]));
+    for (const key of this.#scorers.keys()) {
+      this.#scores.set(key, []);
+      this.#ms.set(key, 0);
+    }
+    this.#stats = new Array(shape.layers).fill(null);
+    this.#scored = new Array(shape.layers).fill(false);
+  }
+
+  /** The keys of the scorers, in the order first given. */
+  get keys(): string[] {
+    return [...this.#scorers.keys()];
+  }
+
+  /** Scores per layer `[kvHeads, tokens]` of scorer `key`, once every layer is scored. */
+  scores(key: string): Float32Array[] {
+    const scores = this.#scores.get(key);
+    if (!scores || !this.#scored.every(Boolean)) {
+      throw new RangeError(
+        `no scores for ${key}: ${scores ? "the prefill has not reached them" : "unknown"}`,
+      );
+    }
+    return scores;
+  }
+
+  /** Scores of layer `l` by scorer `key`, once that layer is scored. */
+  layerScores(key: string, l: number): Float32Array {
+    const scores = this.#scores.get(key)?.[l];
+    if (!scores) throw new RangeError(`layer ${l} has no ${key} scores yet`);
+    return scores;
+  }
+
+  /** Milliseconds spent on scorer `key`: its statistics (shared ones counted for each user) and scoring. */
+  scoringMs(key: string): number {
+    return this.#ms.get(key) ?? 0;
+  }
+
+  /** Accumulates pre-RoPE query moments `q` `[rows, heads * headDim]` for the scorers that need them. */
+  queriesBeforeRope(l: number, q: Tensor<"f32">, pos0: number): void {
+    const sinks = this.#users("query-stats").map((s) => s.querySink ?? 0);
+    if (sinks.length === 0 || pos0 >= this.tokens) return;
+    this.#timed("query-stats", () => {
+      const { heads, headDim: d } = this.shape;
+      const stats = this.#layer(l);
+      const host = q.device.kind === "cpu" ? q.view() : q.toHost();
+      const rows = Math.min(q.shape[0], this.tokens - pos0);
+      for (const sink of new Set(sinks)) {
+        let m = stats.moments.get(sink);
+        if (!m) {
+          m = { sum: new Float64Array(heads * d), outer: new Float64Array(heads * d * d), count: 0 };
+          stats.moments.set(sink, m);
+        }
+        for (let r = Math.max(0, sink - pos0); r < rows; r++) {
+          m.count++;
+          for (let h = 0; h < heads; h++) {
+            const row = (r * heads + h) * d;
+            for (let a = 0; a < d; a++) {
+              const x = host[row + a];
+              m.sum[h * d + a] += x;
+              const outer = (h * d + a) * d;
+              for (let b = 0; b < d; b++) m.outer[outer + b] += x * host[row + b];
+            }
+          }
+        }
+      }
+    });
+  }
+
+  /** Accumulates attention sums of post-RoPE queries `[rows, heads, headDim]` (all, or the window's). */
+  queriesAfterWrite(l: number, q: Tensor<"f32">, pos0: number): void {
+    if (pos0 >= this.tokens) return;
+    const rows = Math.min(q.shape[0], this.tokens - pos0);
+    const stats = this.#layer(l);
+    stats.rows = pos0 + rows;
+    if (this.#users("all-attention").length > 0) {
+      this.#timed("all-attention", () => stats.all = this.#accumulate(stats.all, l, q, pos0, 0, rows));
+    }
+    const windows = new Set(this.#users("window-attention").map((s) => s.windowQueries ?? 32));
+    for (const window of windows) {
+      const first = Math.max(0, this.tokens - window - pos0);
+      if (first >= rows) continue;
+      this.#timed("window-attention", () => {
+        stats.windows.set(
+          window,
+          this.#accumulate(stats.windows.get(window) ?? null, l, q, pos0, first, rows - first),
+        );
+      });
+    }
+  }
+
+  /** Scores layer `l` with every scorer once it holds all `tokens`. */
+  layerDone(l: number): void {
+    const stats = this.#stats[l];
+    if (!stats || stats.rows < this.tokens || this.#scored[l]) return;
+    const { kvHeads, heads, headDim, inverseFrequencies } = this.shape;
+    const needs = new Set([...this.#scorers.values()].flatMap((s) => s.needs));
+    const keys = needs.has("keys") ? this.#host(this.layers.keys(l)) : undefined;
+    const values = needs.has("values") ? this.#host(this.layers.values(l)) : undefined;
+    for (const [key, scorer] of this.#scorers) {
+      const started = performance.now();
+      const window = scorer.windowQueries ?? 32;
+      const moments = stats.moments.get(scorer.querySink ?? 0);
+      const state: LayerState = {
+        layer: l,
+        length: this.tokens,
+        heads,
+        kvHeads,
+        headDim,
+        inverseFrequencies,
+        keys: scorer.needs.includes("keys") ? keys : undefined,
+        values: scorer.needs.includes("values") ? values : undefined,
+        windowAttention: stats.windows.get(window),
+        windowQueries: stats.windows.has(window) ? Math.min(this.tokens, window) : undefined,
+        allAttention: stats.all ?? undefined,
+        queryStats: moments && scorer.needs.includes("query-stats")
+          ? centre(moments, heads, headDim)
+          : undefined,
+      };
+      this.#scores.get(key)![l] = scorer.score(state);
+      this.#ms.set(key, this.#ms.get(key)! + performance.now() - started);
+    }
+    this.#stats[l] = null;
+    this.#scored[l] = true;
+  }
+
+  #users(need: Scorer["needs"][number]): Scorer[] {
+    return [...this.#scorers.values()].filter((s) => s.needs.includes(need));
+  }
+
+  #layer(l: number): LayerStats {
+    return this.#stats[l] ??= { rows: 0, windows: new Map(), all: null, moments: new Map() };
+  }
+
+  /** Runs `step`, adding its time to every scorer that needs `need`. */
+  #timed(need: Scorer["needs"][number], step: () => void): void {
+    const started = performance.now();
+    step();
+    const ms = performance.now() - started;
+    for (const [key, scorer] of this.#scorers) {
+      if (scorer.needs.includes(need)) this.#ms.set(key, this.#ms.get(key)! + ms);
+    }
+  }
+
+  /** The first `tokens` rows of a dense layer `[kvHeads, capacity, headDim]` as a host `[kvHeads, tokens, headDim]`. */
+  #host(t: Tensor<"f32">): Float32Array {
+    const [kvHeads, capacity, headDim] = t.shape;
+    const host = t.device.kind === "cpu" ? t.view() : t.toHost();
+    const out = new Float32Array(kvHeads * this.tokens * headDim);
+    for (let h = 0; h < kvHeads; h++) {
+      out.set(
+        host.subarray(h * capacity * headDim, (h * capacity + this.tokens) * headDim),
+        h * this.tokens * headDim,
+      );
+    }
+    return out;
+  }
+
+  /** Adds the attention of query rows `first .. first + count` of the block to `into` `[kvHeads, tokens]`. */
+  #accumulate(
+    into: Float32Array | null,
+    l: number,
+    q: Tensor<"f32">,
+    pos0: number,
+    first: number,
+    count: number,
+  ): Float32Array {
+    const { kvHeads } = this.shape;
+    const sums = into ?? new Float32Array(kvHeads * this.tokens);
+    const visible = pos0 + first + count;
+    using out = this.device.zeros("f32", [kvHeads, visible]);
+    ops.attentionScores(out, q.rows(first, count), this.layers.keys(l), pos0 + first, visible);
+    const host = out.toHost();
+    for (let h = 0; h < kvHeads; h++) {
+      for (let j = 0; j < visible; j++) sums[h * this.tokens + j] += host[h * visible + j];
+    }
+    return sums;
+  }
+}
+
+/** Mean and covariance from accumulated moments. */
+function centre(m: { sum: Float64Array; outer: Float64Array; count: number }, heads: number, d: number) {
+  const mean = m.sum.map((s) => s / Math.max(1, m.count));
+  const covariance = new Float64Array(heads * d * d);
+  for (let h = 0; h < heads; h++) {
+    for (let a = 0; a < d; a++) {
+      for (let b = 0; b < d; b++) {
+        const i = (h * d + a) * d + b;
+        covariance[i] = m.outer[i] / Math.max(1, m.count) - mean[h * d + a] * mean[h * d + b];
+      }
+    }
+  }
+  return { mean, covariance, count: m.count };
+}
