@@ -7,14 +7,23 @@ import { readProfile } from "../../src/lukv/profile.ts";
 import { readBudgetNpy } from "../../src/lukv/table_npy.ts";
 import { Checkpoint } from "../../src/model/safetensors.ts";
 import { checkProfileFits } from "../../src/press/allocators/lukv.ts";
+import { makePress } from "../../src/press/registry.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
+
+/** The parameters each shipped profile was made with: the scorers' reference defaults. */
+const PARAMS: Record<string, Record<string, number | boolean>> = {
+  snapkv: { window: 32, kernel: 7 },
+  "expected-attention": { future: 512, nSink: 4, epsilon: 0.02, useCovariance: true, useVnorm: true },
+};
 
 for (const scorer of ["snapkv", "expected-attention"]) {
   Deno.test(`models/tiny/lukv-${scorer}.json fits the shipped model and equals its .npy twin`, async () => {
     const config = await loadConfig(MODEL_DIR);
     const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-${scorer}.json`));
     assert.equal(profile.scorer.name, scorer);
+    assert.deepEqual(profile.scorer.params, PARAMS[scorer]);
+    makePress(`lukv-${scorer}`, { profile }); // the press with default parameters takes it
     assert.equal(profile.model.id, "models/tiny");
     const weights = await (await Checkpoint.open(MODEL_DIR)).fingerprint();
     assert.equal(profile.model.weights, weights, "profiled from other weights: run deno task profile again");
