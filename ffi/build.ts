@@ -32,6 +32,7 @@ export const CPU_SOURCES: readonly string[] = [
   "kernels/cpu/memory.c",
   "kernels/cpu/norm.c",
   "kernels/cpu/rope.c",
+  "kernels/cpu/scoring.c",
   "kernels/cpu/softmax.c",
 ];
 

@@ -40,7 +40,7 @@ extern "C" {
 #define LUKV_HOST
 
 /* Bumped on every change of a signature or of the meaning of an argument. */
-#define LUKV_ABI_VERSION 4
+#define LUKV_ABI_VERSION 5
 
 /* Status codes. */
 #define LUKV_OK 0
@@ -259,6 +259,52 @@ LUKV_API int lukv_attention_oracle(float* out, const float* q, const float* k,
                                    const float* weights, int64_t kv_len, int64_t ctx_len,
                                    int64_t capacity, int64_t q_heads, int64_t kv_heads,
                                    int64_t head_dim, float scale, void* stream);
+
+/* ---- Scoring statistics -------------------------------------------------------------
+ * Statistics that KV-cache token scorers read at the end of prefill, computed where the
+ * keys and values live. The ragged ops use lukv_attention_decode_ragged's layout: k and v
+ * are [rows, head_dim] and KV head h owns rows offsets[h] .. offsets[h] + lengths[h] - 1
+ * (lengths[h] >= 1; spans in head order, disjoint, inside rows); a dense cache
+ * [kv_heads, capacity, head_dim] is the case offsets[h] = h * capacity. out [rows] gets one
+ * score per owned row; rows no head owns are left untouched. */
+
+/* Moments of pre-RoPE queries, ACCUMULATED over calls (zero sum and outer once, then call
+ * once per block of rows). q [rows, heads, head_dim]; shift [heads, head_dim]; sum
+ * [heads, head_dim]; outer [heads, head_dim, head_dim]. With x = q[r, h, :] - shift[h, :]
+ * for every row r and head h: sum[h, a] += x_a and outer[h, a, b] += x_a * x_b. The
+ * shift (e.g. the first block's mean) keeps the covariance E[xx^T] - E[x]E[x]^T well
+ * conditioned in f32. Each call sums its rows in double before adding into the f32
+ * outputs, in a fixed order (deterministic). sum and outer must not overlap each other,
+ * q or shift. */
+LUKV_API int lukv_query_moments(float* sum, float* outer, const float* q, const float* shift,
+                                int64_t rows, int64_t heads, int64_t head_dim, void* stream);
+
+/* Expected Attention scores (Devoto et al. 2025; kvpress ExpectedAttentionPress) over a
+ * ragged layer. k, v [rows, head_dim]; offsets, lengths [kv_heads] (host); mean
+ * [q_heads, head_dim] and cov [q_heads, head_dim, head_dim] are the Gaussian statistics
+ * of future queries, already rotated by RoPE; out [rows]. For query head i of KV head
+ * h = i / (q_heads / kv_heads) and each row j of h:
+ *   logit_ij = k_j . mean_i / sqrt(d) + k_j^T cov_i k_j / (2 d),
+ * p_i = softmax over h's rows of logit_i (f32, max-subtracted), and
+ *   out[j] = (mean over h's query heads i of p_ij + epsilon) * ||v_j||_2.
+ * epsilon is finite and >= 0. out must not overlap k, v, mean or cov. */
+LUKV_API int lukv_expected_attention_scores(float* out, const float* k, const float* v,
+                                            LUKV_HOST const int32_t* offsets,
+                                            LUKV_HOST const int32_t* lengths, int64_t rows,
+                                            const float* mean, const float* cov, int64_t q_heads,
+                                            int64_t kv_heads, int64_t head_dim, float epsilon,
+                                            void* stream);
+
+/* Key-only scores over a ragged layer. k [rows, head_dim]; offsets, lengths [kv_heads]
+ * (host); out [rows]. mode LUKV_KEY_SCORE_KNORM: out[j] = -||k_j||. mode
+ * LUKV_KEY_SCORE_KEYDIFF: out[j] = -cos(k_j / ||k_j||, m_h), m_h the mean over h's rows of
+ * the normalised keys (a zero-norm key counts as norm 1; a zero m_h gives 0). Any other
+ * mode is LUKV_ERR_INVALID_ARGUMENT. out must not overlap k. */
+#define LUKV_KEY_SCORE_KNORM 0
+#define LUKV_KEY_SCORE_KEYDIFF 1
+LUKV_API int lukv_key_scores(float* out, const float* k, LUKV_HOST const int32_t* offsets,
+                             LUKV_HOST const int32_t* lengths, int64_t rows, int64_t kv_heads,
+                             int64_t head_dim, int32_t mode, void* stream);
 
 #ifdef __cplusplus
 }

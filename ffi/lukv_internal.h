@@ -108,6 +108,18 @@ int lukv_validate_attention_oracle(const float* out, const float* q, const float
                                    const float* weights, int64_t kv_len, int64_t ctx_len,
                                    int64_t capacity, int64_t q_heads, int64_t kv_heads,
                                    int64_t head_dim, float scale);
+/* The scoring-statistics validators; the ragged ones read offsets and lengths in full. */
+int lukv_validate_query_moments(const float* sum, const float* outer, const float* q,
+                                const float* shift, int64_t rows, int64_t heads,
+                                int64_t head_dim);
+int lukv_validate_expected_attention_scores(const float* out, const float* k, const float* v,
+                                            const int32_t* offsets, const int32_t* lengths,
+                                            int64_t rows, const float* mean, const float* cov,
+                                            int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                            float epsilon);
+int lukv_validate_key_scores(const float* out, const float* k, const int32_t* offsets,
+                             const int32_t* lengths, int64_t rows, int64_t kv_heads,
+                             int64_t head_dim, int32_t mode);
 
 /* Scalar conversions (round to nearest even; NaN stays NaN). Usable from CUDA device
  * code through the LUKV_HD qualifier. */

@@ -432,3 +432,102 @@ int lukv_validate_attention_oracle(const float* out, const float* q, const float
   LUKV_TRY(check_disjoint(op, "out", out, out_count, "k", k, kv_heads * capacity * head_dim));
   return check_disjoint(op, "out", out, out_count, "weights", weights, q_heads * ctx_len);
 }
+
+/* ---- Scoring statistics ------------------------------------------------------------------ */
+
+int lukv_validate_query_moments(const float* sum, const float* outer, const float* q,
+                                const float* shift, int64_t rows, int64_t heads,
+                                int64_t head_dim) {
+  const char* op = "lukv_query_moments";
+  POSITIVE("rows", rows);
+  POSITIVE("heads", heads);
+  POSITIVE("head_dim", head_dim);
+  int64_t sum_count = lukv_mul2(heads, head_dim);
+  int64_t outer_count = lukv_mul3(heads, head_dim, head_dim);
+  int64_t q_count = lukv_mul3(rows, heads, head_dim);
+  SPAN("sum", sum, sum_count, 4);
+  SPAN("outer", outer, outer_count, 4);
+  SPAN("q", q, q_count, 4);
+  SPAN("shift", shift, sum_count, 4);
+  LUKV_TRY(check_disjoint(op, "sum", sum, sum_count, "outer", outer, outer_count));
+  LUKV_TRY(check_disjoint(op, "sum", sum, sum_count, "q", q, q_count));
+  LUKV_TRY(check_disjoint(op, "sum", sum, sum_count, "shift", shift, sum_count));
+  LUKV_TRY(check_disjoint(op, "outer", outer, outer_count, "q", q, q_count));
+  return check_disjoint(op, "outer", outer, outer_count, "shift", shift, sum_count);
+}
+
+/* The spans of a scored ragged layer: every head owns at least one row, inside the
+ * buffer's rows, in head order and without overlap (each score has one writer). */
+static int check_scored_spans(const char* op, const int32_t* offsets, const int32_t* lengths,
+                              int64_t kv_heads, int64_t rows) {
+  LUKV_TRY(lukv_check_host(op, "offsets", offsets));
+  LUKV_TRY(lukv_check_host(op, "lengths", lengths));
+  for (int64_t h = 0; h < kv_heads; h++) {
+    int64_t first = offsets[h], end = (int64_t)offsets[h] + lengths[h];
+    if (lengths[h] < 1) {
+      return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                       "%s: head %lld has length %d; every head needs at least one row", op,
+                       (long long)h, lengths[h]);
+    }
+    if (first < 0 || end > rows) {
+      return lukv_fail(LUKV_ERR_SHAPE,
+                       "%s: head %lld's rows %lld .. %lld fall outside the %lld rows", op,
+                       (long long)h, (long long)first, (long long)end - 1, (long long)rows);
+    }
+    if (h + 1 < kv_heads && end > offsets[h + 1]) {
+      return lukv_fail(LUKV_ERR_SHAPE,
+                       "%s: head %lld's rows %lld .. %lld overlap head %lld's span, which starts "
+                       "at row %d (spans must be in head order and disjoint)",
+                       op, (long long)h, (long long)first, (long long)end - 1, (long long)h + 1,
+                       offsets[h + 1]);
+    }
+  }
+  return LUKV_OK;
+}
+
+int lukv_validate_expected_attention_scores(const float* out, const float* k, const float* v,
+                                            const int32_t* offsets, const int32_t* lengths,
+                                            int64_t rows, const float* mean, const float* cov,
+                                            int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                            float epsilon) {
+  const char* op = "lukv_expected_attention_scores";
+  POSITIVE("rows", rows);
+  POSITIVE("q_heads", q_heads);
+  POSITIVE("kv_heads", kv_heads);
+  POSITIVE("head_dim", head_dim);
+  LUKV_TRY(check_gqa(op, q_heads, kv_heads));
+  if (!(epsilon >= 0.0f) || epsilon > 3.4028235e38f) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: epsilon must be finite and >= 0, got %g", op,
+                     (double)epsilon);
+  }
+  LUKV_TRY(check_scored_spans(op, offsets, lengths, kv_heads, rows));
+  int64_t kv_count = lukv_mul2(rows, head_dim);
+  int64_t mean_count = lukv_mul2(q_heads, head_dim);
+  int64_t cov_count = lukv_mul3(q_heads, head_dim, head_dim);
+  SPAN("out", out, rows, 4);
+  SPAN("k", k, kv_count, 4);
+  SPAN("v", v, kv_count, 4);
+  SPAN("mean", mean, mean_count, 4);
+  SPAN("cov", cov, cov_count, 4);
+  LUKV_TRY(check_disjoint(op, "out", out, rows, "k", k, kv_count));
+  LUKV_TRY(check_disjoint(op, "out", out, rows, "v", v, kv_count));
+  LUKV_TRY(check_disjoint(op, "out", out, rows, "mean", mean, mean_count));
+  return check_disjoint(op, "out", out, rows, "cov", cov, cov_count);
+}
+
+int lukv_validate_key_scores(const float* out, const float* k, const int32_t* offsets,
+                             const int32_t* lengths, int64_t rows, int64_t kv_heads,
+                             int64_t head_dim, int32_t mode) {
+  const char* op = "lukv_key_scores";
+  POSITIVE("rows", rows);
+  POSITIVE("kv_heads", kv_heads);
+  POSITIVE("head_dim", head_dim);
+  if (mode != LUKV_KEY_SCORE_KNORM && mode != LUKV_KEY_SCORE_KEYDIFF) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT,
+                     "%s: unknown mode %d (0 = knorm, 1 = keydiff)", op, mode);
+  }
+  LUKV_TRY(check_scored_spans(op, offsets, lengths, kv_heads, rows));
+  SPAN("out", out, rows, 4);
+  SPAN("k", k, lukv_mul2(rows, head_dim), 4);
+  return check_disjoint(op, "out", out, rows, "k", k, rows * head_dim);
+}

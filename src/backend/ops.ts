@@ -623,6 +623,169 @@ export function attentionOracle(
   dev.check(op, status);
 }
 
+/**
+ * Adds the moments of a block of pre-RoPE queries to running sums (Expected Attention's
+ * query statistics). shift [heads, headDim] is subtracted first: with x = q[r, h] -
+ * shift[h], sum [heads, headDim] += x and outer [heads, headDim, headDim] += x x^T, summed
+ * over the block's rows. q is [rows, heads * headDim] (a projection's output) or [rows,
+ * heads, headDim]; heads and headDim come from shift. Zero sum and outer once, then call
+ * once per prefill block; each call sums its rows in double. A shift near the mean (the
+ * first block's, say) keeps `outer / n - (sum / n)(sum / n)^T` accurate in f32.
+ *
+ * @example
+ * ```ts
+ * using sum = dev.zeros("f32", [heads, headDim]);
+ * using outer = dev.zeros("f32", [heads, headDim, headDim]);
+ * using shift = dev.zeros("f32", [heads, headDim]);
+ * for (const block of promptBlocks) queryMoments(sum, outer, block, shift); // block [rows, heads * headDim]
+ * ```
+ */
+export function queryMoments(sum: Tensor, outer: Tensor, q: Tensor, shift: Tensor): void {
+  const op = "lukv_query_moments";
+  const [heads, headDim] = shift.shape;
+  const rows = q.shape[0];
+  const qShape = q.shape.length === 2 ? [null, heads * headDim] : [null, heads, headDim];
+  const dev = expect(op, [
+    ["shift", shift, F32, [null, null]], // checked before heads and headDim are used
+    ["q", q, F32, qShape],
+    ["sum", sum, F32, [heads, headDim]],
+    ["outer", outer, F32, [heads, headDim, headDim]],
+  ]);
+  const status = dev.symbols.lukv_query_moments(
+    sum.pointer,
+    outer.pointer,
+    q.pointer,
+    shift.pointer,
+    i64(rows),
+    i64(heads),
+    i64(headDim),
+    null,
+  );
+  dev.check(op, status);
+}
+
+/**
+ * Expected Attention scores (Devoto et al. 2025; kvpress `ExpectedAttentionPress`) of a
+ * ragged layer. KV head h owns rows `offsets[h] .. offsets[h] + lengths[h] - 1` of
+ * k, v [rows, headDim] (lengths >= 1, spans in head order without overlap; a dense cache
+ * [kvHeads, capacity, headDim] reshaped to [kvHeads * capacity, headDim] has offsets[h] =
+ * h * capacity). mean [qHeads, headDim] and cov [qHeads, headDim, headDim] are the future
+ * queries' Gaussian statistics, already rotated by RoPE; qHeads is a multiple of kvHeads =
+ * `offsets.length`. For query head i of KV head h, p_i = softmax over h's rows of
+ * `k_j . mean_i / sqrt(d) + k_j^T cov_i k_j / (2d)`; then out [rows] row j of h gets
+ * `(mean of p_ij over h's query heads + epsilon) * ||v_j||`. Rows no head owns are left
+ * as they are.
+ *
+ * @example
+ * ```ts
+ * // a dense layer cache kCache, vCache [kvHeads, capacity, headDim] holding T prompt tokens
+ * const offsets = Int32Array.from({ length: kvHeads }, (_, h) => h * capacity);
+ * const lengths = new Int32Array(kvHeads).fill(T);
+ * using scores = dev.zeros("f32", [kvHeads * capacity]);
+ * const flat = [kvHeads * capacity, headDim];
+ * expectedAttentionScores(scores, kCache.reshape(flat), vCache.reshape(flat), offsets, lengths, mean, cov, 0.02);
+ * ```
+ */
+export function expectedAttentionScores(
+  out: Tensor,
+  k: Tensor,
+  v: Tensor,
+  offsets: Int32Array,
+  lengths: Int32Array,
+  mean: Tensor,
+  cov: Tensor,
+  epsilon: number,
+): void {
+  const op = "lukv_expected_attention_scores";
+  const [rows, headDim] = k.shape;
+  const qHeads = mean.shape[0];
+  const dev = expect(op, [
+    ["k", k, F32, [null, null]],
+    ["v", v, F32, k.shape],
+    ["out", out, F32, [rows]],
+    ["mean", mean, F32, [null, headDim]],
+    ["cov", cov, F32, [qHeads, headDim, headDim]],
+  ]);
+  const kvHeads = checkSpans(op, offsets, lengths);
+  const status = dev.symbols.lukv_expected_attention_scores(
+    out.pointer,
+    k.pointer,
+    v.pointer,
+    offsets,
+    lengths,
+    i64(rows),
+    mean.pointer,
+    cov.pointer,
+    i64(qHeads),
+    i64(kvHeads),
+    i64(headDim),
+    epsilon,
+    null,
+  );
+  dev.check(op, status);
+}
+
+/** The key-only scores of {@linkcode keyScores}, by name, with their `lukv_key_scores` mode codes. */
+export const KEY_SCORE_MODES = { knorm: 0, keydiff: 1 } as const;
+
+/** A key-only score: `"knorm"` (minus the key norm) or `"keydiff"` (minus the cosine to the mean key direction). */
+export type KeyScoreMode = keyof typeof KEY_SCORE_MODES;
+
+/**
+ * Key-only scores of a ragged layer: KV head h owns rows `offsets[h] .. offsets[h] +
+ * lengths[h] - 1` of k [rows, headDim] (as in {@linkcode expectedAttentionScores}); out
+ * [rows] row j of h gets `-||k_j||` ("knorm") or `-cos(k_j / ||k_j||, m_h)` with m_h the
+ * mean of h's normalised keys ("keydiff"; a zero key counts as norm 1). Rows no head owns
+ * are left as they are.
+ *
+ * @example
+ * ```ts
+ * using scores = dev.empty("f32", [kLayer.shape[0]]);
+ * keyScores(scores, kLayer, offsets, lengths, "keydiff"); // kLayer [rows, headDim]
+ * ```
+ */
+export function keyScores(
+  out: Tensor,
+  k: Tensor,
+  offsets: Int32Array,
+  lengths: Int32Array,
+  mode: KeyScoreMode,
+): void {
+  const op = "lukv_key_scores";
+  const [rows, headDim] = k.shape;
+  const dev = expect(op, [["k", k, F32, [null, null]], ["out", out, F32, [rows]]]);
+  if (!Object.hasOwn(KEY_SCORE_MODES, mode)) {
+    throw new LukvError(
+      op,
+      STATUS.INVALID_ARGUMENT,
+      `mode must be ${Object.keys(KEY_SCORE_MODES).join(" or ")}, got ${mode}`,
+    );
+  }
+  const kvHeads = checkSpans(op, offsets, lengths);
+  const status = dev.symbols.lukv_key_scores(
+    out.pointer,
+    k.pointer,
+    offsets,
+    lengths,
+    i64(rows),
+    i64(kvHeads),
+    i64(headDim),
+    KEY_SCORE_MODES[mode],
+    null,
+  );
+  dev.check(op, status);
+}
+
+/** offsets and lengths [kvHeads] of a ragged layer: one entry per KV head each; returns kvHeads. */
+function checkSpans(op: string, offsets: Int32Array, lengths: Int32Array): number {
+  checkLength(op, "offsets", offsets, offsets.length, "one per KV head");
+  if (offsets.length === 0) {
+    throw new LukvError(op, STATUS.SHAPE, "offsets must hold one entry per KV head, got none");
+  }
+  checkLength(op, "lengths", lengths, offsets.length, "offsets.length");
+  return offsets.length;
+}
+
 /** A host index array must have exactly the length the native side will read. */
 function checkLength(op: string, name: string, array: Int32Array, length: number, what: string): void {
   if (!(array instanceof Int32Array)) {

@@ -339,10 +339,55 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  lukv_query_moments: {
+    parameters: [
+      "pointer", // float* sum
+      "pointer", // float* outer
+      "pointer", // const float* q
+      "pointer", // const float* shift
+      "i64", // int64_t rows
+      "i64", // int64_t heads
+      "i64", // int64_t head_dim
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_expected_attention_scores: {
+    parameters: [
+      "pointer", // float* out
+      "pointer", // const float* k
+      "pointer", // const float* v
+      "buffer", // LUKV_HOST const int32_t* offsets
+      "buffer", // LUKV_HOST const int32_t* lengths
+      "i64", // int64_t rows
+      "pointer", // const float* mean
+      "pointer", // const float* cov
+      "i64", // int64_t q_heads
+      "i64", // int64_t kv_heads
+      "i64", // int64_t head_dim
+      "f32", // float epsilon
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
+  lukv_key_scores: {
+    parameters: [
+      "pointer", // float* out
+      "pointer", // const float* k
+      "buffer", // LUKV_HOST const int32_t* offsets
+      "buffer", // LUKV_HOST const int32_t* lengths
+      "i64", // int64_t rows
+      "i64", // int64_t kv_heads
+      "i64", // int64_t head_dim
+      "i32", // int32_t mode
+      "pointer", // void* stream
+    ],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The ABI version this module speaks; `LUKV_ABI_VERSION` of the loaded library must match. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** The opened library's functions, typed from {@linkcode SYMBOLS}. */
 export type LukvSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

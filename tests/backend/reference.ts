@@ -330,3 +330,126 @@ export function attentionOracle(
   }
   return out;
 }
+
+/** The spans of a ragged layer: KV head h owns rows offsets[h] .. offsets[h] + lengths[h] - 1. */
+export interface RaggedSpans {
+  offsets: Int32Array;
+  lengths: Int32Array;
+  /** Rows of the layer buffer (rows no head owns included). */
+  rows: number;
+}
+
+/**
+ * Moments of shifted queries: sum [heads, d] and outer [heads, d, d] (copies of the
+ * initial values) plus, over the rows of q [rows, heads, d], x and x x^T with x = q[r, h]
+ * - shift[h].
+ */
+export function queryMoments(
+  initialSum: ArrayLike<number>,
+  initialOuter: ArrayLike<number>,
+  q: ArrayLike<number>,
+  shift: ArrayLike<number>,
+  rows: number,
+  heads: number,
+  d: number,
+): { sum: Float64Array; outer: Float64Array } {
+  const sum = Float64Array.from(initialSum), outer = Float64Array.from(initialOuter);
+  const x = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < heads; h++) {
+      for (let a = 0; a < d; a++) x[a] = q[(r * heads + h) * d + a] - shift[h * d + a];
+      for (let a = 0; a < d; a++) {
+        sum[h * d + a] += x[a];
+        for (let b = 0; b < d; b++) outer[(h * d + a) * d + b] += x[a] * x[b];
+      }
+    }
+  }
+  return { sum, outer };
+}
+
+/**
+ * Expected Attention scores [spans.rows] of a ragged layer k, v [rows, d] (NaN for rows
+ * no head owns): for query head i of KV head h, p_i = softmax over h's rows j of
+ * k_j . mean_i / sqrt(d) + k_j^T cov_i k_j / (2d), with mean [qHeads, d] and cov [qHeads,
+ * d, d]; row j of h gets (mean over h's query heads of p_ij + epsilon) * ||v_j||.
+ */
+export function expectedAttentionScores(
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  spans: RaggedSpans,
+  mean: ArrayLike<number>,
+  cov: ArrayLike<number>,
+  qHeads: number,
+  d: number,
+  epsilon: number,
+): Float64Array {
+  const { offsets, lengths, rows } = spans;
+  const kvHeads = offsets.length, group = qHeads / kvHeads;
+  const out = new Float64Array(rows).fill(NaN);
+  for (let h = 0; h < kvHeads; h++) {
+    const n = lengths[h], probabilities = new Float64Array(n);
+    for (let g = 0; g < group; g++) {
+      const i = h * group + g;
+      const logits = new Float64Array(n);
+      for (let j = 0; j < n; j++) {
+        const key = (offsets[h] + j) * d;
+        let linear = 0, quadratic = 0;
+        for (let a = 0; a < d; a++) {
+          linear += k[key + a] * mean[i * d + a];
+          let row = 0;
+          for (let b = 0; b < d; b++) row += cov[(i * d + a) * d + b] * k[key + b];
+          quadratic += k[key + a] * row;
+        }
+        logits[j] = linear / Math.sqrt(d) + quadratic / (2 * d);
+      }
+      const p = softmax(logits, 1, n);
+      for (let j = 0; j < n; j++) probabilities[j] += p[j] / group;
+    }
+    for (let j = 0; j < n; j++) {
+      const row = offsets[h] + j;
+      let norm = 0;
+      for (let a = 0; a < d; a++) norm += v[row * d + a] ** 2;
+      out[row] = (probabilities[j] + epsilon) * Math.sqrt(norm);
+    }
+  }
+  return out;
+}
+
+/**
+ * Key-only scores [spans.rows] of a ragged layer k [rows, d] (NaN for rows no head owns):
+ * "knorm" -||k_j||; "keydiff" -cos(k_j / ||k_j||, mean of h's normalised keys), a zero
+ * key counting as norm 1 and a zero mean giving 0.
+ */
+export function keyScores(
+  k: ArrayLike<number>,
+  spans: RaggedSpans,
+  d: number,
+  mode: "knorm" | "keydiff",
+): Float64Array {
+  const { offsets, lengths, rows } = spans;
+  const out = new Float64Array(rows).fill(NaN);
+  const norm = (row: number) => {
+    let sum = 0;
+    for (let a = 0; a < d; a++) sum += k[row * d + a] ** 2;
+    return Math.sqrt(sum);
+  };
+  for (let h = 0; h < offsets.length; h++) {
+    const first = offsets[h], end = offsets[h] + lengths[h];
+    const mean = new Float64Array(d);
+    for (let row = first; row < end; row++) {
+      const n = norm(row) || 1;
+      for (let a = 0; a < d; a++) mean[a] += k[row * d + a] / n;
+    }
+    const meanNorm = Math.hypot(...mean) || 1;
+    for (let row = first; row < end; row++) {
+      if (mode === "knorm") {
+        out[row] = -norm(row);
+        continue;
+      }
+      let dot = 0;
+      for (let a = 0; a < d; a++) dot += k[row * d + a] * mean[a];
+      out[row] = -dot / (norm(row) || 1) / meanNorm;
+    }
+  }
+  return out;
+}
