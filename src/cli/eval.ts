@@ -19,7 +19,7 @@ import type { DeviceRequest } from "../backend/device.ts";
 import { type EvalItem, taskItems } from "../eval/items.ts";
 import { runEvalInWorkers } from "../eval/parallel.ts";
 import { DEFAULT_PRESSES, type EvalPress, evalPresses, loadProfiles } from "../eval/press_set.ts";
-import { ResultsFile } from "../eval/results.ts";
+import { byProtocol, type Protocol, PROTOCOLS, ResultsFile } from "../eval/results.ts";
 import { type EvalProgress, runEval } from "../eval/runner.ts";
 import { answerBudget, encodeSample } from "../eval/sample_eval.ts";
 import { summaryTable } from "../eval/summary.ts";
@@ -39,6 +39,8 @@ const USAGE = `usage: deno task eval --model DIR --out results.jsonl
                             here lukv = one press per profile in DIR (lukv-<scorer>)
   ${SCORER_PARAM_USAGE}
   [--ratios R1,R2]          compression ratios in [0, 1) (default 0.5,0.7,0.8,0.9)
+  [--mode agnostic|aware|both]  query-agnostic (compress the context, then append the question; the
+                            default), query-aware (compress context and question), or both from one prefill
   [--profile SCORER=PATH]   an LU-KV profile, repeatable (default: DIR/lukv-<scorer>.json)
   [--max-new-tokens N]      answer budget (default: the target's tokens + 8)
   [--workers N]             worker threads, one model each (default 1; on CPUs, one per core:
@@ -72,6 +74,7 @@ function parse(args: string[]) {
       ratios: { type: "string", default: "0.5,0.7,0.8,0.9" },
       profile: { type: "string", multiple: true, default: [] },
       "scorer-param": { type: "string", multiple: true, default: [] },
+      mode: { type: "string", default: "agnostic" },
       "max-new-tokens": { type: "string" },
       workers: { type: "string", default: "1" },
       device: { type: "string" },
@@ -98,6 +101,10 @@ function parse(args: string[]) {
     return ratio;
   });
   if (new Set(ratios).size !== ratios.length) throw new UsageError(`--ratios repeat: ${values.ratios}`);
+  const modes: Protocol[] = values.mode === "both" ? [...PROTOCOLS] : [values.mode as Protocol];
+  if (!["agnostic", "aware", "both"].includes(values.mode)) {
+    throw new UsageError(`--mode is agnostic, aware or both, got ${values.mode}`);
+  }
   const usesLukv = presses.some((p) => p.startsWith("lukv"));
   if (values.profile.length > 0 && !usesLukv) throw new UsageError("--profile is only for the lukv presses");
   const device = values.device ?? (Number(values.workers) > 1 ? "cpu" : "auto");
@@ -113,6 +120,7 @@ function parse(args: string[]) {
     seed: integer("seed", values.seed, 0),
     presses,
     ratios,
+    modes,
     profiles: usesLukv ? values.profile : [],
     scorerParams: parseScorerParams(values["scorer-param"]),
     maxNewTokens: values["max-new-tokens"] === undefined
@@ -202,11 +210,13 @@ async function main(args: string[]): Promise<void> {
   const workers = options.workers > 1 ? `${options.workers} workers` : model.device.selection;
   console.error(
     `evaluating ${options.model} (${workers}): ${options.tasks.length} tasks x ${options.samples} samples ` +
-      `at ${length} tokens, ${presses.map((p) => p.label).join(", ")} at ${options.ratios.join(", ")}`,
+      `at ${length} tokens, ${presses.map((p) => p.label).join(", ")} at ${options.ratios.join(", ")} ` +
+      `(${options.modes.join(" and ")})`,
   );
   const runOptions = {
     presses,
     ratios: options.ratios,
+    modes: options.modes,
     results,
     maxNewTokens: options.maxNewTokens,
     signal: controller.signal,
@@ -220,7 +230,7 @@ async function main(args: string[]): Promise<void> {
         device: options.device,
       })
       : await runEval(model, items, runOptions);
-    console.log(summaryTable(results.cells));
+    console.log(summaryTable(byProtocol(results.cells)));
     console.log(
       `${summary.written} cells computed, ${summary.skipped} found done, in ${
         (summary.elapsedMs / 1000).toFixed(1)

@@ -11,7 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { writeReport } from "../eval/report.ts";
-import { readResults } from "../eval/results.ts";
+import { byProtocol, readResults } from "../eval/results.ts";
 import { runCli, UsageError } from "./run.ts";
 
 const USAGE = `usage: deno task report RESULTS.jsonl --out DIR
@@ -27,7 +27,7 @@ async function main(args: string[]): Promise<void> {
   if (positionals.length !== 1 || !values.out) {
     throw new UsageError("give one results file and --out DIR");
   }
-  const cells = await readResults(positionals[0]);
+  const cells = byProtocol(await readResults(positionals[0]));
   if (cells.length === 0) throw new UsageError(`${positionals[0]} holds no results`);
   const notes = values.notes === undefined ? undefined : await Deno.readTextFile(values.notes);
   const dir = values.out.replace(/\/+$/, "");

@@ -14,7 +14,7 @@ import type { ScorerParams } from "../press/scorers/scorer.ts";
 import { loadModel, type Model } from "../pipeline/model.ts";
 import type { EvalSample } from "./items.ts";
 import { type EvalPress, makeEvalPress } from "./press_set.ts";
-import type { RunIdentity } from "./results.ts";
+import type { Protocol, RunIdentity } from "./results.ts";
 import { evaluateSample } from "./sample_eval.ts";
 
 /** Sets a worker up: the model to load and the presses (name, profile, scorer parameters) to rebuild. */
@@ -46,7 +46,7 @@ export interface WorkerSample {
   /** The text. */
   sample: EvalSample;
   /** Cells to compute, in order. */
-  pending: { label: string; ratio: number }[];
+  pending: { label: string; ratio: number; mode: Protocol }[];
 }
 
 /** The worker's global scope, as far as this file uses it. */
@@ -68,10 +68,10 @@ port.onmessage = async ({ data }) => {
     }
     if (!state) throw new Error("the worker got a sample before init");
     const { model, presses, init } = state;
-    const planned = data.pending.map(({ label, ratio }) => {
+    const planned = data.pending.map(({ label, ratio, mode }) => {
       const entry = presses.get(label);
       if (!entry) throw new Error(`the worker has no press ${label}`);
-      return { entry, ratio };
+      return { entry, ratio, mode };
     });
     const item = { task: data.task, index: data.index };
     for (const cell of evaluateSample(model, item, data.sample, planned, init.run, init.maxNewTokens)) {

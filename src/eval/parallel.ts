@@ -88,7 +88,7 @@ export async function runEvalInWorkers(
         task: item.task,
         index: item.index,
         sample,
-        pending: pending.map(({ entry, ratio }) => ({ label: entry.label, ratio })),
+        pending: pending.map(({ entry, ratio, mode }) => ({ label: entry.label, ratio, mode })),
       };
       await exchange(worker, message, (data) => {
         if (data.type === "cell") buffers[j].push(data.cell as EvalCell);

@@ -41,6 +41,16 @@ export interface CellTimings {
  * };
  * ```
  */
+/**
+ * How a cell compressed: `agnostic` compresses the context alone and then appends the
+ * question (kvpress's query-agnostic protocol, the default); `aware` compresses the
+ * context and question together, after their full-cache prefill.
+ */
+export type Protocol = "agnostic" | "aware";
+
+/** Every protocol, in report order. */
+export const PROTOCOLS: readonly Protocol[] = ["agnostic", "aware"];
+
 export interface EvalCell extends RunIdentity {
   /** Task name. */
   task: string;
@@ -50,6 +60,8 @@ export interface EvalCell extends RunIdentity {
   press: string;
   /** Compression ratio (fraction of context KV pairs removed). */
   ratio: number;
+  /** The protocol (absent in rows written before there were two: agnostic). */
+  mode?: Protocol;
   /** The press's token scorer (`none` for `full`), to compare presses that rank tokens alike. */
   scorer: string;
   /** The scorer's parameters in effect (absent for `full`, and in rows written before they were recorded). */
@@ -84,10 +96,25 @@ export interface EvalCell extends RunIdentity {
  * @example
  * ```ts
  * cellKey({ task: "needle", sample: 0, press: "snapkv", ratio: 0.8 }); // "needle\t0\tsnapkv\t0.8"
+ * cellKey({ task: "needle", sample: 0, press: "snapkv", ratio: 0.8, mode: "aware" }); // "...\t0.8\taware"
  * ```
  */
-export function cellKey(cell: Pick<EvalCell, "task" | "sample" | "press" | "ratio">): string {
-  return `${cell.task}\t${cell.sample}\t${cell.press}\t${cell.ratio}`;
+export function cellKey(cell: Pick<EvalCell, "task" | "sample" | "press" | "ratio" | "mode">): string {
+  const key = `${cell.task}\t${cell.sample}\t${cell.press}\t${cell.ratio}`;
+  return cell.mode === "aware" ? `${key}\taware` : key;
+}
+
+/**
+ * The cells with each query-aware press labelled `<press> [aware]`, so that reports,
+ * summaries and paired tests show the two protocols side by side as distinct presses.
+ *
+ * @example
+ * ```ts
+ * byProtocol(cells).map((c) => c.press); // ["full", "snapkv", "snapkv [aware]", ...]
+ * ```
+ */
+export function byProtocol(cells: readonly EvalCell[]): EvalCell[] {
+  return cells.map((cell) => cell.mode === "aware" ? { ...cell, press: `${cell.press} [aware]` } : cell);
 }
 
 /**
@@ -193,7 +220,7 @@ export class ResultsFile implements Disposable {
   }
 
   /** Whether the cell is already in the file. */
-  has(cell: Pick<EvalCell, "task" | "sample" | "press" | "ratio">): boolean {
+  has(cell: Pick<EvalCell, "task" | "sample" | "press" | "ratio" | "mode">): boolean {
     return this.#done.has(cellKey(cell));
   }
 

@@ -3,7 +3,7 @@
 import type { Model } from "../pipeline/model.ts";
 import type { EvalItem } from "./items.ts";
 import type { EvalPress } from "./press_set.ts";
-import type { ResultsFile } from "./results.ts";
+import type { Protocol, ResultsFile } from "./results.ts";
 import { evaluateSample, planCells, type PlannedCell } from "./sample_eval.ts";
 
 /** Where a run stands, after each cell. */
@@ -24,6 +24,8 @@ export interface EvalOptions {
   presses: readonly EvalPress[];
   /** Compression ratios, each in [0, 1). */
   ratios: readonly number[];
+  /** The protocols (default `["agnostic"]`): query-agnostic, query-aware, or both from one prefill. */
+  modes?: readonly Protocol[];
   /** Where cells go; cells already there are skipped. */
   results: ResultsFile;
   /** Answer budget (default: the target's tokens + `ANSWER_MARGIN_TOKENS`), within the context. */
@@ -67,14 +69,14 @@ export interface RunPlan {
  */
 export function planRun(
   items: readonly EvalItem[],
-  options: Pick<EvalOptions, "presses" | "ratios" | "results">,
+  options: Pick<EvalOptions, "presses" | "ratios" | "modes" | "results">,
 ): RunPlan {
-  const { presses, ratios, results } = options;
-  const plan = planCells(presses, ratios);
+  const { presses, ratios, modes, results } = options;
+  const plan = planCells(presses, ratios, modes);
   const jobs = items.map((item) => ({
     item,
-    pending: plan.filter(({ entry, ratio }) =>
-      !results.has({ task: item.task, sample: item.index, press: entry.label, ratio })
+    pending: plan.filter(({ entry, ratio, mode }) =>
+      !results.has({ task: item.task, sample: item.index, press: entry.label, ratio, mode })
     ),
   }));
   const total = items.length * plan.length;
@@ -83,10 +85,10 @@ export function planRun(
 }
 
 /**
- * Runs the query-agnostic protocol (DESIGN.md 8) over `items` on this thread: per
- * sample, one scored dense prefill, then every press x ratio compacted from it (see
+ * Runs the evaluation protocols (DESIGN.md 8) over `items` on this thread: per sample,
+ * one scored dense prefill, then every protocol x press x ratio compacted from it (see
  * `evaluateSample`). Cells are appended to the results file as they finish, in a fixed
- * order (samples in order; `full`, then presses x ratios), so an interrupted run
+ * order (samples in order; `full`, then protocols x presses x ratios), so an interrupted run
  * resumed later writes exactly what an uninterrupted one would.
  *
  * @example

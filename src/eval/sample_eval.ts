@@ -15,7 +15,7 @@ import { AttentionProbe } from "./attention_probe.ts";
 import type { EvalSample } from "./items.ts";
 import { attentionError, klDivergence } from "./metrics.ts";
 import type { EvalPress } from "./press_set.ts";
-import type { EvalCell, RunIdentity } from "./results.ts";
+import { type EvalCell, type Protocol, PROTOCOLS, type RunIdentity } from "./results.ts";
 import { scoreAnswer } from "./tasks/mod.ts";
 
 /** Answer tokens allowed beyond the target's own: the answer budget is the target's tokens + this. */
@@ -34,43 +34,68 @@ export interface PlannedCell {
   entry: EvalPress;
   /** Compression ratio; 0 for `full`. */
   ratio: number;
+  /** The protocol (`full` is run once, as agnostic: without compression both are the same). */
+  mode: Protocol;
 }
 
 /**
  * Every cell of one sample, in the results file's order: presses without a scorer
- * (`full`) once, then each press x ratio. Checks the ratios (each in [0, 1), no repeats).
+ * (`full`) once, then each protocol x press x ratio. Checks the ratios (each in [0, 1),
+ * no repeats) and the protocols.
  *
  * @example
  * ```ts
  * planCells(presses, [0.5, 0.8]).map((c) => `${c.entry.label}@${c.ratio}`); // ["full@0", "snapkv@0.5", "snapkv@0.8"]
+ * planCells(presses, [0.8], ["agnostic", "aware"]).length; // 3: full, snapkv agnostic, snapkv aware
  * ```
  */
-export function planCells(presses: readonly EvalPress[], ratios: readonly number[]): PlannedCell[] {
+export function planCells(
+  presses: readonly EvalPress[],
+  ratios: readonly number[],
+  modes: readonly Protocol[] = ["agnostic"],
+): PlannedCell[] {
   if (presses.length === 0) throw new RangeError("no press to evaluate");
   ratios.forEach(checkCompressionRatio);
   if (new Set(ratios).size !== ratios.length) throw new RangeError(`ratios repeat: ${ratios.join(", ")}`);
+  if (
+    modes.length === 0 || new Set(modes).size !== modes.length || modes.some((m) => !PROTOCOLS.includes(m))
+  ) {
+    throw new RangeError(`protocols must be distinct of ${PROTOCOLS.join(", ")}, got ${modes.join(", ")}`);
+  }
   const compressing = presses.filter((p) => p.press.scorer);
   if (compressing.length > 0 && ratios.length === 0) throw new RangeError("no compression ratio given");
   return [
-    ...presses.filter((p) => !p.press.scorer).map((entry) => ({ entry, ratio: 0 })),
-    ...compressing.flatMap((entry) => ratios.map((ratio) => ({ entry, ratio }))),
+    ...presses.filter((p) => !p.press.scorer).map((entry) => ({
+      entry,
+      ratio: 0,
+      mode: "agnostic" as const,
+    })),
+    ...modes.flatMap((mode) =>
+      compressing.flatMap((entry) => ratios.map((ratio) => ({ entry, ratio, mode })))
+    ),
   ];
 }
 
 /**
  * The cells `planned` of one sample, yielded as each finishes (a consumer that stops
- * early frees everything). The context is prefilled once into a dense cache that also
- * scores every layer with each distinct scorer of the presses; the question + answer
- * prefix is appended to it for the full reference (first-token logits, and each layer's
- * attention output at the question's last token) and, for `full`, the answer is decoded
- * greedily there. Each other cell compacts a ragged cache from the dense one (never a new
- * prefill), appends the question one token at a time, and decodes greedily. The answer
- * budget is the target's tokens + {@linkcode ANSWER_MARGIN_TOKENS} (or `maxNewTokens`).
+ * early frees everything). The whole prompt (context, then question + answer prefix) is
+ * prefilled once into a dense cache while each distinct scorer of the presses scores
+ * every layer twice: over the context alone (query-agnostic) and over the whole prompt
+ * (query-aware). That prefill gives the full reference: first-token logits, and each
+ * layer's attention output at the question's last token; `full` decodes greedily there.
+ *
+ * A query-agnostic cell compacts the context into a ragged cache (never a new prefill),
+ * appends the question in one forward and decodes greedily; its KL and attention error
+ * are measured at the question's last token. A query-aware cell compacts the whole
+ * prompt and decodes from the full prefill's logits (kvpress's query-aware protocol), so
+ * its first token is the full cache's; its KL and attention error are measured one step
+ * later, after that first token, against the full cache's. The answer budget is the
+ * target's tokens + {@linkcode ANSWER_MARGIN_TOKENS} (or `maxNewTokens`).
  *
  * @example
  * ```ts
  * for (const cell of evaluateSample(model, { task: "needle", index: 0 }, sample, planCells(presses, [0.8]), run)) {
- *   console.log(cell.press, cell.ratio, cell.correct, cell.kl);
+ *   console.log(cell.press, cell.mode, cell.ratio, cell.correct, cell.kl);
  * }
  * ```
  */
@@ -95,16 +120,31 @@ export function* evaluateSample(
     if (press.scorer) scorers.set(scorerKey(press.scorer), press.scorer);
   }
   const capacity = prompt.length + maxNew;
-  const prefillStarted = performance.now();
-  using dense = scoredPrefill(model, context, { scorers: [...scorers.values()], capacity });
-  const scoringMs = [...scorers.keys()].reduce((sum, key) => sum + dense.recorder.scoringMs(key), 0);
-  const prefillMs = performance.now() - prefillStarted - scoringMs;
-
   const last = prompt.length - 1;
   const reference = new AttentionProbe(last);
-  const questionStarted = performance.now();
-  const fullLogits = append(model, dense.cache, question, [reference]);
-  const fullQuestionMs = performance.now() - questionStarted;
+  const prefillStarted = performance.now();
+  using dense = scoredPrefill(model, prompt, {
+    scorers: [...scorers.values()],
+    capacity,
+    scoredLengths: [context.length, prompt.length],
+    observers: [reference],
+  });
+  const [agnostic, aware] = dense.recorders;
+  const scoringMs = (key: string) => agnostic.scoringMs(key) + aware.scoringMs(key);
+  const prefillMs = performance.now() - prefillStarted -
+    [...scorers.keys()].reduce((t, k) => t + scoringMs(k), 0);
+  const fullLogits = dense.logits;
+
+  const greedy = (row: Float32Array) => sampleToken(row, {}, () => 0);
+  const eos = new Set(model.eosTokenIds);
+  const first = greedy(fullLogits);
+  // The query-aware reference: the full cache one step after the first answer token.
+  const awareReference = new AttentionProbe(prompt.length);
+  const needsAware = planned.some((c) => c.mode === "aware" && c.entry.press.scorer) && !eos.has(first);
+  const awareLogits = needsAware
+    ? append(model, dense.cache, new Int32Array([first]), [awareReference])
+    : null;
+  dense.cache.length = prompt.length;
 
   const base = {
     ...run,
@@ -114,17 +154,17 @@ export function* evaluateSample(
     questionTokens: question.length,
   };
   const kvBytesFull = denseKvBytes(model.config, capacity);
-  const greedy = (row: Float32Array) => sampleToken(row, {}, () => 0);
-  const eos = new Set(model.eosTokenIds);
-  for (const { entry, ratio } of planned) {
+  for (const { entry, ratio, mode } of planned) {
     const scorer = entry.press.scorer;
     const times = { ms: 0, steps: 0 };
     if (!scorer) {
       const tokens = [...decode(model, dense.cache, fullLogits, { maxNew, pick: greedy, eos }, times)];
+      dense.cache.length = prompt.length;
       yield {
         ...base,
         press: entry.label,
         ratio,
+        mode,
         scorer: "none",
         ...answerFields(model, sample, tokens),
         kl: 0,
@@ -136,46 +176,67 @@ export function* evaluateSample(
           prefillMs,
           scoreMs: 0,
           compactMs: 0,
-          questionMs: fullQuestionMs,
+          questionMs: 0,
           decodeMs: times.ms,
           decodeTokensPerSecond: times.steps > 0 ? times.steps / (times.ms / 1000) : 0,
         },
       };
       continue;
     }
+    const key = scorerKey(scorer);
+    const length = mode === "aware" ? prompt.length : context.length;
     const compactStarted = performance.now();
-    // Room for exactly the question and the answer: bytes() is then what this generation needs.
+    // Room for exactly what follows the compressed tokens: bytes() is then what this generation needs.
     const compressed = compressDense(
       dense.cache,
-      context.length,
-      dense.recorder.scores(scorerKey(scorer)),
+      length,
+      (mode === "aware" ? aware : agnostic).scores(key),
       entry.press,
       ratio,
-      question.length + maxNew,
+      prompt.length - length + maxNew,
     );
     using ragged = compressed.cache;
     const keptPairs = compressed.selections.reduce((sum, s) => sum + s.counts.reduce((a, b) => a + b, 0), 0);
     const compactMs = performance.now() - compactStarted;
-    const probe = new AttentionProbe(last);
-    const pressQuestionStarted = performance.now();
-    const logits = append(model, ragged, question, [probe]);
-    const questionMs = performance.now() - pressQuestionStarted;
-    const tokens = [...decode(model, ragged, logits, { maxNew, pick: greedy, eos }, times)];
+    const probe = new AttentionProbe(mode === "aware" ? prompt.length : last);
+    let kl = 0, error = 0, questionMs = 0, tokens: number[];
+    if (mode === "agnostic") {
+      const started = performance.now();
+      const logits = append(model, ragged, question, [probe]);
+      questionMs = performance.now() - started;
+      kl = klDivergence(fullLogits, logits);
+      error = attentionError(reference.outputs, probe.outputs);
+      tokens = [...decode(model, ragged, logits, { maxNew, pick: greedy, eos }, times)];
+    } else {
+      // The first token comes from the full prefill; the compressed cache answers from the second on.
+      tokens = [...decode(model, ragged, fullLogits, {
+        maxNew,
+        pick: greedy,
+        eos,
+        observers: [probe],
+        onLogits: (logits, step) => {
+          if (step !== 1 || !awareLogits) return;
+          kl = klDivergence(awareLogits, logits);
+          error = attentionError(awareReference.outputs, probe.outputs);
+        },
+      }, times)];
+    }
     yield {
       ...base,
       press: entry.label,
       ratio,
+      mode,
       scorer: scorer.name,
       scorerParams: { ...scorer.params },
       ...answerFields(model, sample, tokens),
-      kl: klDivergence(fullLogits, logits),
-      attentionError: attentionError(reference.outputs, probe.outputs),
-      kept: keptPairs / (layers * kvHeads * context.length),
+      kl,
+      attentionError: error,
+      kept: keptPairs / (layers * kvHeads * length),
       kvBytes: ragged.bytes(),
       kvBytesFull,
       timings: {
         prefillMs,
-        scoreMs: dense.recorder.scoringMs(scorerKey(scorer)),
+        scoreMs: (mode === "aware" ? aware : agnostic).scoringMs(key),
         compactMs,
         questionMs,
         decodeMs: times.ms,

@@ -15,6 +15,8 @@ export interface DecodeOptions {
   eos?: ReadonlySet<number>;
   /** Observers of each fed-back token's forward (e.g. the LU-KV oracle). */
   observers?: readonly ForwardObserver[];
+  /** Sees each logits row a token is picked from: step 0 is `first`, step 1 the first fed-back token's. */
+  onLogits?: (logits: Float32Array, step: number) => void;
 }
 
 /** Time spent in one decoding. */
@@ -44,9 +46,10 @@ export function* decode(
   options: DecodeOptions,
   times: DecodeTimes = { ms: 0, steps: 0 },
 ): Generator<number> {
-  const { maxNew, pick, eos, observers = [] } = options;
+  const { maxNew, pick, eos, observers = [], onLogits } = options;
   let logits = first;
   for (let produced = 0; produced < maxNew;) {
+    onLogits?.(logits, produced);
     let started = performance.now();
     const token = pick(logits);
     times.ms += performance.now() - started;

@@ -16,21 +16,23 @@ import { append } from "./steps.ts";
 export interface ScoredPrefill {
   /** The full cache, with room for `capacity` tokens. */
   cache: DenseKvCache;
-  /** Each scorer's scores of the first `scoredTokens` positions. */
-  recorder: ScoreRecorder;
+  /** Per scored length (`scoredLengths`, in order), each scorer's scores of that many first positions. */
+  recorders: ScoreRecorder[];
   /** Logits `[vocab]` after the last prefilled token. */
   logits: Float32Array;
 }
 
 /**
  * Prefills `ids` into a dense cache of `capacity` tokens while every scorer scores the
- * first `scoredTokens` of them (default all; fewer when the rest, e.g. a question, must
- * not be scored). One prefill serves every press built on these scorers.
+ * first `n` of them for each `n` of `scoredLengths` (default: all of them). One prefill
+ * serves every press built on these scorers, and both protocols: scored at the context's
+ * length, a question that follows is not seen (query-agnostic); at the whole length, it
+ * is (query-aware).
  *
  * @example
  * ```ts
- * using done = scoredPrefill(model, context, { scorers: [snapKvScorer()], capacity: context.length + 64 });
- * const scores = done.recorder.scores(scorerKey(snapKvScorer())); // [kvHeads, T] per layer
+ * using done = scoredPrefill(model, prompt, { scorers: [snapKvScorer()], capacity: prompt.length + 64 });
+ * const scores = done.recorders[0].scores(scorerKey(snapKvScorer())); // [kvHeads, T] per layer
  * ```
  */
 export function scoredPrefill(
@@ -39,22 +41,19 @@ export function scoredPrefill(
   options: {
     scorers: readonly Scorer[];
     capacity: number;
-    scoredTokens?: number;
+    scoredLengths?: readonly number[];
     observers?: readonly ForwardObserver[];
   },
 ): ScoredPrefill & Disposable {
   const { layers, kvHeads, headDim } = model.config;
   const cache = new DenseKvCache(model.device, { layers, kvHeads, headDim }, options.capacity);
   try {
-    const recorder = new ScoreRecorder(
-      model.device,
-      scoringShapeOf(model.config),
-      options.scorers,
-      options.scoredTokens ?? ids.length,
-      { keys: (l) => cache.keys[l], values: (l) => cache.values[l] },
+    const layers = { keys: (l: number) => cache.keys[l], values: (l: number) => cache.values[l] };
+    const recorders = (options.scoredLengths ?? [ids.length]).map((length) =>
+      new ScoreRecorder(model.device, scoringShapeOf(model.config), options.scorers, length, layers)
     );
-    const logits = append(model, cache, ids, [recorder, ...options.observers ?? []]);
-    return { cache, recorder, logits, [Symbol.dispose]: () => cache.close() };
+    const logits = append(model, cache, ids, [...recorders, ...options.observers ?? []]);
+    return { cache, recorders, logits, [Symbol.dispose]: () => cache.close() };
   } catch (error) {
     cache.close();
     throw error;

@@ -92,7 +92,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
       scorers: [scorer],
       capacity: context.length + longest + decodeTokens,
     });
-    const perLayer = done.recorder.scores(scorerKey(scorer));
+    const perLayer = done.recorders[0].scores(scorerKey(scorer));
     const data = new Float32Array(layers * kvHeads * context.length);
     perLayer.forEach((layer, l) => data.set(layer, l * layer.length));
     const scores: HeadTable = { layers, heads: kvHeads, length: context.length, data };

@@ -5,7 +5,8 @@ import { LukvError } from "../../src/backend/errors.ts";
 import { fixedItems } from "../../src/eval/items.ts";
 import { runEvalInWorkers } from "../../src/eval/parallel.ts";
 import { type EvalPress, makeEvalPress } from "../../src/eval/press_set.ts";
-import { ResultsFile } from "../../src/eval/results.ts";
+import { cellKey, type Protocol, ResultsFile } from "../../src/eval/results.ts";
+import { planCells } from "../../src/eval/sample_eval.ts";
 import { runEval } from "../../src/eval/runner.ts";
 import { loadModel, type Model } from "../../src/pipeline/model.ts";
 import { makePress } from "../../src/press/registry.ts";
@@ -40,12 +41,14 @@ async function runInto(
   path: string,
   presses: EvalPress[],
   stopAfter?: number,
+  modes: Protocol[] = ["agnostic"],
 ): Promise<string> {
   using results = await ResultsFile.open(path, RUN);
   const controller = new AbortController();
   await runEval(model, items(), {
     presses,
     ratios: RATIOS,
+    modes,
     results,
     maxNewTokens: 12,
     signal: controller.signal,
@@ -57,17 +60,25 @@ async function runInto(
 }
 
 for (const name of ["llama-llama3rope", "mistral-bf16"]) {
-  Deno.test(`${name}: every cell's answer is what model.generate gives with that press (full included)`, async () => {
+  Deno.test(`${name}: every cell's answer is what model.generate gives with that press and protocol`, async () => {
     using model = await loadModel(FIXTURES + name, { device: "cpu" });
     const presses = pressesFor(model);
     await withTempDir(async (dir) => {
-      const cells = withoutTimings(await runInto(model, `${dir}/r.jsonl`, presses));
-      assert.equal(cells.length, SAMPLES.length * (1 + (presses.length - 1) * RATIOS.length));
+      const cells = withoutTimings(
+        await runInto(model, `${dir}/r.jsonl`, presses, undefined, ["agnostic", "aware"]),
+      );
+      assert.equal(cells.length, SAMPLES.length * (1 + 2 * (presses.length - 1) * RATIOS.length));
       for (const cell of cells) {
         const sample = SAMPLES[cell.task === "toy" ? cell.sample : 2];
         const entry = presses.find((p) => p.label === cell.press)!;
+        const context = model.encode(sample.context);
+        const question = model.encode(sample.question + sample.answerPrefix, { addSpecialTokens: false });
+        // Query-aware: the whole prompt compressed after its prefill, as model.generate does with one prompt.
+        const prompt = cell.mode === "aware"
+          ? new Int32Array([...context, ...question])
+          : { context, question };
         const run = model.generate(
-          { context: sample.context, question: sample.question + sample.answerPrefix },
+          prompt,
           {
             press: entry.press,
             compressionRatio: entry.press.scorer ? cell.ratio : 0,
@@ -75,7 +86,7 @@ for (const name of ["llama-llama3rope", "mistral-bf16"]) {
           },
         );
         await run.stats();
-        const where = `${cell.task} ${cell.sample} ${cell.press} ${cell.ratio}`;
+        const where = `${cell.task} ${cell.sample} ${cell.press} ${cell.ratio} ${cell.mode}`;
         assert.equal(cell.output, model.decode(run.tokens), where);
         assert.equal(cell.newTokens, run.tokens.length, where);
       }
@@ -190,4 +201,25 @@ Deno.test("refused: a results file of another run, bad ratios, a sample with no 
         e instanceof LukvError && /long sample 0: its 1\d\d-token prompt leaves/.test(e.message),
     );
   });
+});
+
+Deno.test("both protocols: full once, then each protocol x press x ratio; aware cells have their own key", () => {
+  const presses = ["full", "snapkv"].map((name) => makeEvalPress(name));
+  const plan = planCells(presses, [0.5, 0.8], ["agnostic", "aware"]);
+  assert.deepEqual(plan.map((c) => `${c.entry.label}@${c.ratio}:${c.mode}`), [
+    "full@0:agnostic",
+    "snapkv@0.5:agnostic",
+    "snapkv@0.8:agnostic",
+    "snapkv@0.5:aware",
+    "snapkv@0.8:aware",
+  ]);
+  assert.throws(() => planCells(presses, [0.5], []), /protocols must be distinct/);
+  assert.throws(() => planCells(presses, [0.5], ["aware", "aware"]), /protocols must be distinct/);
+  const cell = { task: "needle", sample: 0, press: "snapkv", ratio: 0.5 };
+  assert.notEqual(cellKey({ ...cell, mode: "aware" }), cellKey(cell));
+  assert.equal(
+    cellKey({ ...cell, mode: "agnostic" }),
+    cellKey(cell),
+    "rows from before protocols stay agnostic",
+  );
 });
