@@ -308,18 +308,24 @@ __global__ __launch_bounds__(SCORING_THREADS) void knorm_kernel(
   if (lane == 0) out[r] = -sqrtf(squares);
 }
 
-// KeyDiff, pass 1: direction [batch heads, d] row blockIdx.x <- m / ||m|| (m itself when
-// zero), m the sum over the head's rows of k_j / ||k_j|| (a zero key counts as norm 1).
-// Warp w sums rows w, w + 8, ... in double; the warps' sums then add in warp order.
-__global__ __launch_bounds__(SCORING_THREADS) void keydiff_direction_kernel(
-    float* direction, const float* __restrict__ k, const __grid_constant__ ScoredHeads batch,
-    int d) {
-  __shared__ double warp_mean[SCORING_WARPS][SCORING_MAX_HEAD_DIM];
-  __shared__ double mean_norm;
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, h = blockIdx.x;
+// KeyDiff spreads each head's mean over blocks of this many rows.
+constexpr int KEYDIFF_CHUNK = 512;
+
+// KeyDiff, pass 1: block (c, h) writes partial [batch heads, chunks, d] entry (h, c) <- the
+// sum over rows c * KEYDIFF_CHUNK .. (at most KEYDIFF_CHUNK, below h's length) of k_j /
+// ||k_j|| (a zero key counts as norm 1), in double: warp w sums rows w, w + 8, ... and
+// the warps' sums then add in warp order.
+__global__ __launch_bounds__(SCORING_THREADS) void keydiff_partial_kernel(
+    double* partial, const float* __restrict__ k, const __grid_constant__ ScoredHeads batch,
+    int d, int chunks) {
+  __shared__ double warp_sum[SCORING_WARPS][SCORING_MAX_HEAD_DIM];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, h = blockIdx.y;
+  int64_t begin = (int64_t)blockIdx.x * KEYDIFF_CHUNK, n = batch.length[h];
+  if (begin >= n) return;  // the whole block: h is shorter than the batch's longest head
+  int64_t end = begin + KEYDIFF_CHUNK < n ? begin + KEYDIFF_CHUNK : n;
   const float* keys = k + (int64_t)batch.offset[h] * d;
   double acc[KEY_SLICES] = {};
-  for (int64_t j = warp; j < batch.length[h]; j += SCORING_WARPS) {
+  for (int64_t j = begin + warp; j < end; j += SCORING_WARPS) {
     float key[KEY_SLICES];
     float squares = 0.0f;
 #pragma unroll
@@ -338,23 +344,41 @@ __global__ __launch_bounds__(SCORING_THREADS) void keydiff_direction_kernel(
 #pragma unroll
   for (int s = 0; s < KEY_SLICES; s++) {
     int a = lane + 32 * s;
-    if (a < d) warp_mean[warp][a] = acc[s];
+    if (a < d) warp_sum[warp][a] = acc[s];
   }
   __syncthreads();
+  double* out = partial + ((int64_t)h * chunks + blockIdx.x) * d;
+  for (int a = threadIdx.x; a < d; a += blockDim.x) {
+    double sum = 0.0;
+    for (int w = 0; w < SCORING_WARPS; w++) sum += warp_sum[w][a];
+    out[a] = sum;
+  }
+}
+
+// KeyDiff, pass 2: direction [batch heads, d] row h = blockIdx.x <- m / ||m|| (m itself
+// when zero), m the sum of h's partial sums from pass 1, added in chunk order.
+__global__ void keydiff_direction_kernel(float* direction, const double* __restrict__ partial,
+                                         const __grid_constant__ ScoredHeads batch, int d,
+                                         int chunks) {
+  __shared__ double mean[SCORING_MAX_HEAD_DIM];
+  __shared__ double mean_norm;
+  int h = blockIdx.x;
+  int used = (int)((batch.length[h] + KEYDIFF_CHUNK - 1) / KEYDIFF_CHUNK);
+  const double* sums = partial + (int64_t)h * chunks * d;
   for (int a = threadIdx.x; a < d; a += blockDim.x) {
     double m = 0.0;
-    for (int w = 0; w < SCORING_WARPS; w++) m += warp_mean[w][a];
-    warp_mean[0][a] = m;
+    for (int c = 0; c < used; c++) m += sums[(int64_t)c * d + a];
+    mean[a] = m;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     double squares = 0.0;
-    for (int a = 0; a < d; a++) squares += warp_mean[0][a] * warp_mean[0][a];
+    for (int a = 0; a < d; a++) squares += mean[a] * mean[a];
     mean_norm = squares > 0.0 ? sqrt(squares) : 1.0;
   }
   __syncthreads();
   for (int a = threadIdx.x; a < d; a += blockDim.x) {
-    direction[(int64_t)h * d + a] = (float)(warp_mean[0][a] / mean_norm);
+    direction[(int64_t)h * d + a] = (float)(mean[a] / mean_norm);
   }
 }
 
@@ -388,33 +412,49 @@ extern "C" LUKV_API int lukv_key_scores(float* out, const float* k,
   LUKV_TRY(lukv_validate_key_scores(out, k, offsets, lengths, rows, kv_heads, head_dim, mode));
   LUKV_TRY(check_scoring_head_dim(op, head_dim));
   cudaStream_t s = lukv_stream(stream);
+  int64_t batch_heads = kv_heads < SCORING_BATCH_HEADS ? kv_heads : SCORING_BATCH_HEADS;
+  int64_t longest = 0;
+  for (int64_t h = 0; h < kv_heads; h++) longest = lengths[h] > longest ? lengths[h] : longest;
+  int64_t chunks = (longest + KEYDIFF_CHUNK - 1) / KEYDIFF_CHUNK;
+  // KeyDiff scratch: the partial sums (double) [batch heads, chunks, d], then the directions.
+  void* scratch = nullptr;
+  double* partial = nullptr;
   float* direction = nullptr;
   if (mode == LUKV_KEY_SCORE_KEYDIFF) {
-    int64_t batch_heads = kv_heads < SCORING_BATCH_HEADS ? kv_heads : SCORING_BATCH_HEADS;
-    LUKV_TRY(lukv_scratch_alloc(op, (void**)&direction,
-                                (size_t)(batch_heads * head_dim) * sizeof(float), s));
+    size_t partial_bytes = (size_t)(batch_heads * chunks * head_dim) * sizeof(double);
+    LUKV_TRY(lukv_scratch_alloc(
+        op, &scratch, partial_bytes + (size_t)(batch_heads * head_dim) * sizeof(float), s));
+    partial = (double*)scratch;
+    direction = (float*)((char*)scratch + partial_bytes);
   }
   int status = LUKV_OK;
   for (int64_t first = 0; first < kv_heads && status == LUKV_OK; first += SCORING_BATCH_HEADS) {
     int heads = (int)(kv_heads - first < SCORING_BATCH_HEADS ? kv_heads - first
                                                              : SCORING_BATCH_HEADS);
     ScoredHeads batch = {};
-    int64_t longest = scored_batch(&batch, offsets, lengths, first, heads);
-    dim3 grid((unsigned)((longest + SCORING_WARPS - 1) / SCORING_WARPS), (unsigned)heads);
+    int64_t batch_longest = scored_batch(&batch, offsets, lengths, first, heads);
+    dim3 grid((unsigned)((batch_longest + SCORING_WARPS - 1) / SCORING_WARPS), (unsigned)heads);
     if (mode == LUKV_KEY_SCORE_KNORM) {
       knorm_kernel<<<grid, SCORING_THREADS, 0, s>>>(out, k, batch, (int)head_dim);
       status = lukv_launch_status(op);
       continue;
     }
-    keydiff_direction_kernel<<<(unsigned)heads, SCORING_THREADS, 0, s>>>(direction, k, batch,
-                                                                         (int)head_dim);
+    dim3 chunk_grid((unsigned)((batch_longest + KEYDIFF_CHUNK - 1) / KEYDIFF_CHUNK),
+                    (unsigned)heads);
+    keydiff_partial_kernel<<<chunk_grid, SCORING_THREADS, 0, s>>>(partial, k, batch,
+                                                                  (int)head_dim, (int)chunks);
     status = lukv_launch_status(op);
+    if (status == LUKV_OK) {
+      keydiff_direction_kernel<<<(unsigned)heads, SCORING_THREADS, 0, s>>>(
+          direction, partial, batch, (int)head_dim, (int)chunks);
+      status = lukv_launch_status(op);
+    }
     if (status == LUKV_OK) {
       keydiff_scores_kernel<<<grid, SCORING_THREADS, 0, s>>>(out, k, direction, batch,
                                                              (int)head_dim);
       status = lukv_launch_status(op);
     }
   }
-  int freed = direction ? lukv_cuda_status(op, cudaFreeAsync(direction, s)) : LUKV_OK;
+  int freed = scratch ? lukv_cuda_status(op, cudaFreeAsync(scratch, s)) : LUKV_OK;
   return status ? status : freed;
 }
