@@ -73,6 +73,52 @@ export class RaggedKvCache implements KvCache {
     this.#layers[l] = layer;
   }
 
+  /**
+   * Compresses layer `l` in place: head h keeps its own rows
+   * `kept.indices[kept.offsets[h] .. kept.offsets[h + 1]]` (ascending indices into the
+   * head's rows, oldest first), moved into fresh buffers with `growth` free rows per head.
+   * Decode-time compression uses it; `length` (tokens seen) is unchanged.
+   */
+  recompactLayer(l: number, kept: KeptTokens): void {
+    const old = this.#layer(l);
+    const { kvHeads, headDim } = this.shape;
+    const lengths = Int32Array.from({ length: kvHeads }, (_, h) => kept.offsets[h + 1] - kept.offsets[h]);
+    lengths.forEach((n, h) => {
+      if (n < 1 || n > old.lengths[h]) {
+        throw new RangeError(`layer ${l} head ${h} cannot keep ${n} of its ${old.lengths[h]} rows`);
+      }
+    });
+    const layer = this.#allocate(lengths, lengths.map((n) => n + this.growth));
+    try {
+      for (let h = 0; h < kvHeads; h++) {
+        const [from, to] = [kept.offsets[h], kept.offsets[h + 1]];
+        const indices = kept.indices.subarray(from, to), offsets = new Int32Array([0, to - from]);
+        const at = new Int32Array([layer.offsets[h]]);
+        const rows = (t: Tensor<"f32">) =>
+          t.rows(old.offsets[h], old.lengths[h]).reshape([1, old.lengths[h], headDim]);
+        ops.kvGather(layer.keys, rows(old.keys), indices, offsets, at);
+        ops.kvGather(layer.values, rows(old.values), indices, offsets, at);
+      }
+    } catch (error) {
+      layer.keys.close();
+      layer.values.close();
+      throw error;
+    }
+    this.#release(l);
+    this.#layers[l] = layer;
+  }
+
+  /** Head `h`'s rows of layer `l`, oldest first: keys and values `[length, headDim]` (views, valid until the layer changes). */
+  headRows(l: number, h: number): { keys: Tensor<"f32">; values: Tensor<"f32">; length: number } {
+    const layer = this.#layer(l);
+    const length = layer.lengths[h];
+    return {
+      keys: layer.keys.rows(layer.offsets[h], length),
+      values: layer.values.rows(layer.offsets[h], length),
+      length,
+    };
+  }
+
   /** Tokens each head of layer `l` holds, `[kvHeads]`. */
   keptCounts(l: number): Int32Array {
     return Int32Array.from(this.#layer(l).lengths);

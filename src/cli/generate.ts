@@ -27,6 +27,7 @@ const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-f
   [--stop TEXT ...]        end when the text contains one of these
   [--press NAME --ratio R] compress the KV cache: ${PRESS_GRAMMAR}
   ${SCORER_PARAM_USAGE}
+  [--compress-every N]     compress again every N generated tokens (long generations keep the press's rate)
   [--profile P.json|P.npy] LU-KV budgets for the lukv presses (default DIR/lukv-<scorer>.json;
                            .npy: with --scorer, default snapkv)
   [--question TEXT]        query-agnostic: compress the prompt as context, then append this
@@ -79,6 +80,7 @@ async function main(args: string[]): Promise<void> {
       profile: { type: "string" },
       scorer: { type: "string", default: "snapkv" },
       "scorer-param": { type: "string", multiple: true, default: [] },
+      "compress-every": { type: "string" },
       question: { type: "string" },
       device: { type: "string", default: "auto" },
     },
@@ -104,6 +106,7 @@ async function main(args: string[]): Promise<void> {
     compressionRatio: number("ratio", values.ratio),
     profile,
     scorerParams: parseScorerParams(values["scorer-param"]),
+    compressEvery: number("compress-every", values["compress-every"]),
     maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
     temperature: number("temperature", values.temperature),
     topK: number("top-k", values["top-k"]),

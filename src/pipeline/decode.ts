@@ -17,6 +17,8 @@ export interface DecodeOptions {
   observers?: readonly ForwardObserver[];
   /** Sees each logits row a token is picked from: step 0 is `first`, step 1 the first fed-back token's. */
   onLogits?: (logits: Float32Array, step: number) => void;
+  /** Called after each token is fed back, with the tokens produced so far (e.g. to compress every N). */
+  afterStep?: (produced: number) => void;
 }
 
 /** Time spent in one decoding. */
@@ -46,7 +48,7 @@ export function* decode(
   options: DecodeOptions,
   times: DecodeTimes = { ms: 0, steps: 0 },
 ): Generator<number> {
-  const { maxNew, pick, eos, observers = [], onLogits } = options;
+  const { maxNew, pick, eos, observers = [], onLogits, afterStep } = options;
   let logits = first;
   for (let produced = 0; produced < maxNew;) {
     onLogits?.(logits, produced);
@@ -59,6 +61,7 @@ export function* decode(
     if (produced === maxNew) return;
     started = performance.now();
     logits = append(model, cache, new Int32Array([token]), observers);
+    afterStep?.(produced);
     times.ms += performance.now() - started;
     times.steps++;
   }

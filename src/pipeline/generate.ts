@@ -12,6 +12,7 @@ import type { Press } from "../press/press.ts";
 import type { AllocatorParams } from "../press/registry.ts";
 import type { ScorerParams } from "../press/scorers/scorer.ts";
 import { decode } from "./decode.ts";
+import { compressDecoded, RecentQueries } from "./decode_compression.ts";
 import { compressedPrefill } from "./prefill.ts";
 import { pressFor } from "./presses.ts";
 import { append } from "./steps.ts";
@@ -41,6 +42,12 @@ export interface GenerateOptions extends SamplingOptions {
   sink?: number;
   /** Protected trailing tokens (default 32; `lukv-*` takes the profile's). */
   window?: number;
+  /**
+   * Compress again every this many generated tokens (default: never): each layer then
+   * holds its budget share of all tokens seen so far, so the cache grows at the press's
+   * rate instead of one row per token (see `compressDecoded`). Needs a compressing press.
+   */
+  compressEvery?: number;
   /**
    * The LU-KV profile, for `lukv` presses; by default `lukv-<scorer>` reads
    * `lukv-<scorer>.json` from the model folder. Its model shape and weights must match.
@@ -115,6 +122,13 @@ export class Generation implements AsyncIterable<string> {
     if (!this.#press && compressionRatio !== 0) {
       throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `press "full" takes no compressionRatio`);
     }
+    const { compressEvery } = options;
+    if (compressEvery !== undefined && (!Number.isSafeInteger(compressEvery) || compressEvery < 1)) {
+      throw new RangeError(`compressEvery must be a positive integer, got ${compressEvery}`);
+    }
+    if (compressEvery !== undefined && !this.#press) {
+      throw new LukvError("generate", STATUS.INVALID_ARGUMENT, `compressEvery needs a press that compresses`);
+    }
     if (maxNewTokens !== undefined && (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 1)) {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     }
@@ -154,16 +168,29 @@ export class Generation implements AsyncIterable<string> {
     let cache: KvCache | null = null;
     let prefillMs = 0, failed = false;
     const times = { ms: 0, steps: 0 };
+    const { compressEvery } = options;
+    const recent = new RecentQueries();
+    let afterStep: ((produced: number) => void) | undefined;
     try {
       const started = performance.now();
       let logits: Float32Array;
       if (this.#press) {
-        // Free rows per head: what this generation can append, grown 64 at a time beyond that.
-        const growth = Math.min(64, Math.max(1, maxNew + this.question.length));
-        const prefill = compressedPrefill(model, prompt, this.#press, options.compressionRatio ?? 0, growth);
-        cache = prefill.cache;
+        const press = this.#press;
+        // Free rows per head: what this generation can append (or what comes between two
+        // compressions), grown 64 at a time beyond that.
+        const growth = Math.min(compressEvery ?? 64, 64, Math.max(1, maxNew + this.question.length));
+        const prefill = compressedPrefill(model, prompt, press, options.compressionRatio ?? 0, growth);
+        const ragged = cache = prefill.cache;
         logits = prefill.logits;
         this.keptCounts.push(...prefill.selections.map((s) => s.counts));
+        if (compressEvery !== undefined) {
+          const counts = prefill.selections.map((s) => s.counts);
+          afterStep = (produced) => {
+            if (produced % compressEvery !== 0) return;
+            compressDecoded(model, ragged, press, options.compressionRatio ?? 0, counts, recent);
+            recent.clear();
+          };
+        }
       } else {
         cache = model.newCache(prompt.length + this.question.length + Math.max(0, maxNew - 1));
         logits = append(model, cache, prompt);
@@ -174,6 +201,8 @@ export class Generation implements AsyncIterable<string> {
         maxNew,
         eos,
         pick: (row) => sampleToken(row, options, random),
+        observers: afterStep ? [recent] : [],
+        afterStep,
       }, times);
       let stopped = false;
       for (const token of tokens) {

@@ -60,7 +60,7 @@ export function expectedAttentionScorer(params: ExpectedAttentionParams = {}): S
       const queryStats = required(state.queryStats, name, "the prompt's query statistics");
       const keys = required(state.keys, name, "keys");
       const group = heads / kvHeads;
-      const rotation = averageRotation(inverseFrequencies, d, length, future);
+      const rotation = averageRotation(inverseFrequencies, d, state.position ?? length, future);
       const out = new Float32Array(kvHeads * length);
       const logits = new Float64Array(length);
       for (let q = 0; q < heads; q++) {
@@ -101,15 +101,15 @@ export function expectedAttentionScorer(params: ExpectedAttentionParams = {}): S
 }
 
 /**
- * The RoPE rotation averaged over positions `length .. length + future - 1`, as a
+ * The RoPE rotation averaged over positions `position .. position + future - 1`, as a
  * `d x d` matrix (rotate-half pairs i, i + d/2).
  */
-function averageRotation(inverseFrequencies: Float64Array, d: number, length: number, future: number) {
+function averageRotation(inverseFrequencies: Float64Array, d: number, position: number, future: number) {
   const half = d / 2;
   const rotation = new Float64Array(d * d);
   for (let i = 0; i < half; i++) {
     let c = 0, s = 0;
-    for (let p = length; p < length + future; p++) {
+    for (let p = position; p < position + future; p++) {
       c += Math.cos(p * inverseFrequencies[i]);
       s += Math.sin(p * inverseFrequencies[i]);
     }

@@ -20,6 +20,11 @@ export interface LayerState {
   layer: number;
   /** Tokens in the layer's cache. */
   length: number;
+  /**
+   * The next position (default `length`): during decoding, a head holds fewer tokens
+   * than have been seen, and Expected Attention looks ahead from the real position.
+   */
+  position?: number;
   /** Query heads. */
   heads: number;
   /** KV heads. */
