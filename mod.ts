@@ -4,7 +4,8 @@
  * (a scorer under an allocator: `snapkv`, `adakv-expected-attention`, `lukv-snapkv`,
  * ...), profile a model for LU-KV, and the devices, tensors and ops underneath. The
  * LU-KV core alone (solver, profiles, `.npy`) is `@lukv/lukv/lukv`, with no native
- * library; the evaluation harness is `@lukv/lukv/eval`.
+ * library; the evaluation harness is `@lukv/lukv/eval`; the raw ABI (symbol table,
+ * loader) is `@lukv/lukv/native`.
  *
  * @example
  * ```ts
@@ -40,19 +41,33 @@ export { Tensor } from "./src/backend/tensor.ts";
 export { denseKvBytes, DenseKvCache, type KvShape } from "./src/cache/dense.ts";
 export type { KvCache, LayerKv } from "./src/cache/kv_cache.ts";
 export { type KeptTokens, RaggedKvCache } from "./src/cache/ragged.ts";
-export type { ModelConfig } from "./src/model/config.ts";
-export type { LoadOptions } from "./src/model/model.ts";
+export {
+  type Architecture,
+  type ModelConfig,
+  type RopeScaling,
+  SUPPORTED_ARCHITECTURES,
+} from "./src/model/config.ts";
+export { type GenerationConfig } from "./src/model/generation_config.ts";
+export type { LlamaForward } from "./src/model/forward.ts";
+export type { LoadOptions, ModelRuntime, RunnableModel } from "./src/model/model.ts";
+export type { LayerWeights, ModelWeights } from "./src/model/weights.ts";
 export type { ForwardObserver } from "./src/model/observer.ts";
 export type { SamplingOptions } from "./src/model/sampling.ts";
 export type { ScoringShape } from "./src/model/shape.ts";
-export type { ChatMessage } from "./src/model/tokenizer.ts";
+export {
+  type ChatMessage,
+  type DecodeOptions,
+  StreamingDetokenizer,
+  Tokenizer,
+} from "./src/model/tokenizer.ts";
 export {
   LLAMA_3_1_8B,
   type RandomLlama,
   randomLlama,
   type RandomLlamaOptions,
 } from "./src/model/random_model.ts";
-export type { LayerSelection, Press } from "./src/press/press.ts";
+export type { LayerSelection, Press, PressShape } from "./src/press/press.ts";
+export type { Protections } from "./src/press/select.ts";
 export {
   type AllocatorParams,
   makePress,

@@ -34,10 +34,13 @@ export {
 } from "./press_set.ts";
 export { reportMarkdown, type ReportOptions, type TimeSplit, timeSplit, writeReport } from "./report.ts";
 export {
+  byProtocol,
   cellKey,
   type CellTimings,
   type EvalCell,
   parseResults,
+  type Protocol,
+  PROTOCOLS,
   readResults,
   ResultsFile,
   type RunIdentity,

@@ -29,7 +29,17 @@ export interface CellTimings {
 }
 
 /**
- * One (task, sample, press, ratio) result. `full` has ratio 0 and zero KL and error.
+ * How a cell compressed: `agnostic` compresses the context alone and then appends the
+ * question (kvpress's query-agnostic protocol, the default); `aware` compresses the
+ * context and question together, after their full-cache prefill.
+ */
+export type Protocol = "agnostic" | "aware";
+
+/** Every protocol, in report order. */
+export const PROTOCOLS: readonly Protocol[] = ["agnostic", "aware"];
+
+/**
+ * One (task, sample, press, ratio, protocol) result. `full` has ratio 0 and zero KL and error.
  *
  * @example
  * ```ts
@@ -41,16 +51,6 @@ export interface CellTimings {
  * };
  * ```
  */
-/**
- * How a cell compressed: `agnostic` compresses the context alone and then appends the
- * question (kvpress's query-agnostic protocol, the default); `aware` compresses the
- * context and question together, after their full-cache prefill.
- */
-export type Protocol = "agnostic" | "aware";
-
-/** Every protocol, in report order. */
-export const PROTOCOLS: readonly Protocol[] = ["agnostic", "aware"];
-
 export interface EvalCell extends RunIdentity {
   /** Task name. */
   task: string;
