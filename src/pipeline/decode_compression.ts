@@ -86,6 +86,7 @@ export function compressDecoded(
         continue;
       }
       const state: LayerState = {
+        device: model.device,
         layer: l,
         length: n,
         position: cache.length,
@@ -93,8 +94,9 @@ export function compressDecoded(
         kvHeads: 1,
         headDim: d,
         inverseFrequencies,
-        keys: scorer.needs.includes("keys") ? rows.keys.toHost() : undefined,
-        values: scorer.needs.includes("values") ? rows.values.toHost() : undefined,
+        keys: rows.keys,
+        values: rows.values,
+        offsets: new Int32Array([0]),
       };
       const after = recent.after[l] ?? [], before = recent.before[l] ?? [];
       const steps = Math.min(after.length, n);

@@ -52,8 +52,12 @@ export function scoredPrefill(
     const recorders = (options.scoredLengths ?? [ids.length]).map((length) =>
       new ScoreRecorder(model.device, scoringShapeOf(model.config), options.scorers, length, layers)
     );
-    const logits = append(model, cache, ids, [...recorders, ...options.observers ?? []]);
-    return { cache, recorders, logits, [Symbol.dispose]: () => cache.close() };
+    try {
+      const logits = append(model, cache, ids, [...recorders, ...options.observers ?? []]);
+      return { cache, recorders, logits, [Symbol.dispose]: () => cache.close() };
+    } finally {
+      recorders.forEach((r) => r[Symbol.dispose]());
+    }
   } catch (error) {
     cache.close();
     throw error;
@@ -96,7 +100,7 @@ export function compressedPrefill(
   const cache = new RaggedKvCache(model.device, model.config, growth);
   using staging = new OneLayerCache(model, ids.length);
   try {
-    const recorder = new ScoreRecorder(
+    using recorder = new ScoreRecorder(
       model.device,
       scoringShapeOf(model.config),
       press.scorer ? [press.scorer] : [],

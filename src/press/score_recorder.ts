@@ -28,6 +28,17 @@ export function scorerKey(scorer: Scorer): string {
   return `${scorer.name}${JSON.stringify(scorer.params)}`;
 }
 
+/**
+ * Pre-RoPE query moments accumulated on the device: `sum` `[heads, headDim]` and `outer`
+ * `[heads, headDim, headDim]` of `x = q - shift`, over `count` rows.
+ */
+interface Moments extends Disposable {
+  sum: Tensor<"f32">;
+  outer: Tensor<"f32">;
+  shift: Tensor<"f32">;
+  count: number;
+}
+
 /** One layer's statistics, shared by the scorers that need the same ones. */
 interface LayerStats {
   rows: number;
@@ -36,17 +47,17 @@ interface LayerStats {
   /** Attention sums of every query `[kvHeads, tokens]`. */
   all: Float32Array | null;
   /** Pre-RoPE query moments by the leading positions left out. */
-  moments: Map<number, { sum: Float64Array; outer: Float64Array; count: number }>;
+  moments: Map<number, Moments>;
 }
 
 /**
  * Watches the forward runs that fill the first `tokens` positions of a dense cache (one
  * run, or a context then a question) and, as soon as a layer holds all `tokens`, scores
  * it with every scorer: `scores(key)[l]` is `[kvHeads, tokens]`. Statistics are gathered
- * once for all scorers that need them: window or full attention sums from the
- * attention-scores kernel, pre-RoPE query moments, and host copies of keys and values
- * only when a scorer reads them. Put it before any observer that uses the scores in
- * `layerDone`.
+ * once for all scorers that need them, on the device: window or full attention sums
+ * from the attention-scores kernel, pre-RoPE query moments from the query-moments kernel.
+ * Scorers read keys and values where they are; only scores and small statistics reach
+ * the host. Put it before any observer that uses the scores in `layerDone`.
  *
  * @example
  * ```ts
@@ -57,7 +68,7 @@ interface LayerStats {
  * const scores = recorder.scores(scorerKey(snapKvScorer())); // Float32Array[] per layer
  * ```
  */
-export class ScoreRecorder implements ForwardObserver {
+export class ScoreRecorder implements ForwardObserver, Disposable {
   readonly #scorers: Map<string, Scorer>;
   readonly #scores = new Map<string, Float32Array[]>();
   readonly #ms = new Map<string, number>();
@@ -112,33 +123,21 @@ export class ScoreRecorder implements ForwardObserver {
     return this.#ms.get(key) ?? 0;
   }
 
-  /** Accumulates pre-RoPE query moments `q` `[rows, heads * headDim]` for the scorers that need them. */
+  /** Accumulates pre-RoPE query moments of `q` `[rows, heads * headDim]` for the scorers that need them. */
   queriesBeforeRope(l: number, q: Tensor<"f32">, pos0: number): void {
     const sinks = this.#users("query-stats").map((s) => s.querySink ?? 0);
     if (sinks.length === 0 || pos0 >= this.tokens) return;
     this.#timed("query-stats", () => {
-      const { heads, headDim: d } = this.shape;
       const stats = this.#layer(l);
-      const host = q.device.kind === "cpu" ? q.view() : q.toHost();
       const rows = Math.min(q.shape[0], this.tokens - pos0);
       for (const sink of new Set(sinks)) {
+        const first = Math.max(0, sink - pos0);
+        if (first >= rows) continue;
+        const block = q.rows(first, rows - first);
         let m = stats.moments.get(sink);
-        if (!m) {
-          m = { sum: new Float64Array(heads * d), outer: new Float64Array(heads * d * d), count: 0 };
-          stats.moments.set(sink, m);
-        }
-        for (let r = Math.max(0, sink - pos0); r < rows; r++) {
-          m.count++;
-          for (let h = 0; h < heads; h++) {
-            const row = (r * heads + h) * d;
-            for (let a = 0; a < d; a++) {
-              const x = host[row + a];
-              m.sum[h * d + a] += x;
-              const outer = (h * d + a) * d;
-              for (let b = 0; b < d; b++) m.outer[outer + b] += x * host[row + b];
-            }
-          }
-        }
+        if (!m) stats.moments.set(sink, m = this.#moments(block));
+        ops.queryMoments(m.sum, m.outer, block, m.shift);
+        m.count += rows - first;
       }
     });
   }
@@ -170,14 +169,18 @@ export class ScoreRecorder implements ForwardObserver {
     const stats = this.#stats[l];
     if (!stats || stats.rows < this.tokens || this.#scored[l]) return;
     const { kvHeads, heads, headDim, inverseFrequencies } = this.shape;
-    const needs = new Set([...this.#scorers.values()].flatMap((s) => s.needs));
-    const keys = needs.has("keys") ? this.#host(this.layers.keys(l)) : undefined;
-    const values = needs.has("values") ? this.#host(this.layers.values(l)) : undefined;
+    const flat = (t: Tensor<"f32">) => t.reshape([t.shape[0] * t.shape[1], headDim]);
+    const keys = flat(this.layers.keys(l)), values = flat(this.layers.values(l));
+    const capacity = this.layers.keys(l).shape[1];
+    const offsets = Int32Array.from({ length: kvHeads }, (_, h) => h * capacity);
+    const moments = new Map([...stats.moments].map(([sink, m]) => [sink, centre(m, heads, headDim)]));
+    for (const m of stats.moments.values()) m[Symbol.dispose]();
     for (const [key, scorer] of this.#scorers) {
       const started = performance.now();
       const window = scorer.windowQueries ?? 32;
-      const moments = stats.moments.get(scorer.querySink ?? 0);
+      const queryStats = moments.get(scorer.querySink ?? 0);
       const state: LayerState = {
+        device: this.device,
         layer: l,
         length: this.tokens,
         heads,
@@ -186,18 +189,23 @@ export class ScoreRecorder implements ForwardObserver {
         inverseFrequencies,
         keys: scorer.needs.includes("keys") ? keys : undefined,
         values: scorer.needs.includes("values") ? values : undefined,
+        offsets,
         windowAttention: stats.windows.get(window),
         windowQueries: stats.windows.has(window) ? Math.min(this.tokens, window) : undefined,
         allAttention: stats.all ?? undefined,
-        queryStats: moments && scorer.needs.includes("query-stats")
-          ? centre(moments, heads, headDim)
-          : undefined,
+        queryStats: scorer.needs.includes("query-stats") ? queryStats : undefined,
       };
       this.#scores.get(key)![l] = scorer.score(state);
       this.#ms.set(key, this.#ms.get(key)! + performance.now() - started);
     }
     this.#stats[l] = null;
     this.#scored[l] = true;
+  }
+
+  /** Frees the statistics of layers never scored (a prefill that failed half-way). */
+  [Symbol.dispose](): void {
+    for (const stats of this.#stats) for (const m of stats?.moments.values() ?? []) m[Symbol.dispose]();
+    this.#stats.fill(null);
   }
 
   #users(need: Scorer["needs"][number]): Scorer[] {
@@ -218,18 +226,23 @@ export class ScoreRecorder implements ForwardObserver {
     }
   }
 
-  /** The first `tokens` rows of a dense layer `[kvHeads, capacity, headDim]` as a host `[kvHeads, tokens, headDim]`. */
-  #host(t: Tensor<"f32">): Float32Array {
-    const [kvHeads, capacity, headDim] = t.shape;
-    const host = t.device.kind === "cpu" ? t.view() : t.toHost();
-    const out = new Float32Array(kvHeads * this.tokens * headDim);
-    for (let h = 0; h < kvHeads; h++) {
-      out.set(
-        host.subarray(h * capacity * headDim, (h * capacity + this.tokens) * headDim),
-        h * this.tokens * headDim,
-      );
+  /** Zeroed moments whose shift is the mean of `block` `[rows, heads * headDim]` (the layer's first rows). */
+  #moments(block: Tensor<"f32">): Moments {
+    const { heads, headDim: d } = this.shape;
+    const host = block.device.kind === "cpu" ? block.view() : block.toHost();
+    const rows = block.shape[0], mean = new Float32Array(heads * d);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < heads * d; i++) mean[i] += host[r * heads * d + i] / rows;
     }
-    return out;
+    const sum = this.device.zeros("f32", [heads, d]), outer = this.device.zeros("f32", [heads, d, d]);
+    const shift = this.device.fromArray("f32", mean, [heads, d]);
+    return {
+      sum,
+      outer,
+      shift,
+      count: 0,
+      [Symbol.dispose]: () => [sum, outer, shift].forEach((t) => t.close()),
+    };
   }
 
   /** Adds the attention of query rows `first .. first + count` of the block to `into` `[kvHeads, tokens]`. */
@@ -254,17 +267,19 @@ export class ScoreRecorder implements ForwardObserver {
   }
 }
 
-/** Mean and covariance from accumulated moments. */
-function centre(m: { sum: Float64Array; outer: Float64Array; count: number }, heads: number, d: number) {
-  const mean = m.sum.map((s) => s / Math.max(1, m.count));
+/** Mean and covariance (float64, host) from moments accumulated about a shift. */
+function centre(m: Moments, heads: number, d: number): NonNullable<LayerState["queryStats"]> {
+  const n = Math.max(1, m.count);
+  const sum = m.sum.toHost(), outer = m.outer.toHost(), shift = m.shift.toHost();
+  const shifted = Float64Array.from(sum, (x) => x / n);
   const covariance = new Float64Array(heads * d * d);
   for (let h = 0; h < heads; h++) {
     for (let a = 0; a < d; a++) {
       for (let b = 0; b < d; b++) {
         const i = (h * d + a) * d + b;
-        covariance[i] = m.outer[i] / Math.max(1, m.count) - mean[h * d + a] * mean[h * d + b];
+        covariance[i] = outer[i] / n - shifted[h * d + a] * shifted[h * d + b];
       }
     }
   }
-  return { mean, covariance, count: m.count };
+  return { mean: shifted.map((x, i) => x + shift[i]), covariance, count: m.count };
 }

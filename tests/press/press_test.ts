@@ -52,7 +52,6 @@ function referenceState(
   const { heads, kvHeads, headDim: d } = model.config;
   const group = heads / kvHeads;
   const keys = spy.keys[l].toHost().slice(0, kvHeads * spy.capacity * d);
-  const values = spy.values[l].toHost();
   const window = new Float32Array(kvHeads * length), all = new Float32Array(kvHeads * length);
   const q = spy.after[l];
   for (let t = 0; t < length; t++) {
@@ -87,21 +86,18 @@ function referenceState(
       }
     }
   }
-  const dense = (x: Float32Array) => {
-    const out = new Float32Array(kvHeads * length * d);
-    for (let h = 0; h < kvHeads; h++) {
-      out.set(x.subarray(h * spy.capacity * d, (h * spy.capacity + length) * d), h * length * d);
-    }
-    return out;
-  };
+  // Keys and values stay where the cache holds them: kernel scorers read them on the device.
+  const flat = [kvHeads * spy.capacity, d];
   return {
+    device: spy.device,
     layer: l,
     length,
     heads,
     kvHeads,
     headDim: d,
-    keys: dense(keys),
-    values: dense(values),
+    keys: spy.keys[l].reshape(flat),
+    values: spy.values[l].reshape(flat),
+    offsets: Int32Array.from({ length: kvHeads }, (_, h) => h * spy.capacity),
     inverseFrequencies: model.scoringShape.inverseFrequencies,
     windowAttention: window,
     windowQueries,

@@ -1,6 +1,7 @@
 /** The Expected Attention scorer: attention that future queries are expected to pay, from prompt query statistics. */
 
-import { raiseToTop, required, type Scorer } from "./scorer.ts";
+import * as ops from "../../backend/ops.ts";
+import { raiseToTop, required, rowScores, type Scorer } from "./scorer.ts";
 
 /** Expected Attention's settings (kvpress's ExpectedAttentionPress fields, camel-cased). */
 export interface ExpectedAttentionParams {
@@ -31,7 +32,8 @@ export interface ExpectedAttentionParams {
  * positions. Per query head the expected logit of key j is
  * `k_j . mu / sqrt(d) + k_j^T Sigma k_j / (2d)`; the softmax of those over the keys is
  * averaged over the GQA group, then scaled: `(score + epsilon) * ||v_j||`. The first
- * `nSink` tokens rank first.
+ * `nSink` tokens rank first. The rotation is applied on the host (O(d^2) per head: it
+ * mixes rotate-half pairs only); the scores are computed on the device.
  *
  * @example
  * ```ts
@@ -55,96 +57,91 @@ export function expectedAttentionScorer(params: ExpectedAttentionParams = {}): S
     querySink: nSink,
     params: { future, nSink, epsilon, useCovariance, useVnorm },
     score: (state) => {
-      const { kvHeads, heads, length, headDim: d, inverseFrequencies } = state;
+      const { device, heads, headDim: d, inverseFrequencies, length } = state;
       const name = "expected-attention";
       const queryStats = required(state.queryStats, name, "the prompt's query statistics");
       const keys = required(state.keys, name, "keys");
-      const group = heads / kvHeads;
-      const rotation = averageRotation(inverseFrequencies, d, state.position ?? length, future);
-      const out = new Float32Array(kvHeads * length);
-      const logits = new Float64Array(length);
+      const { c, s } = averageRotation(inverseFrequencies, d, state.position ?? length, future);
+      const mean = new Float32Array(heads * d), cov = new Float32Array(heads * d * d);
       for (let q = 0; q < heads; q++) {
-        const h = Math.floor(q / group);
-        const mu = rotate(rotation, queryStats.mean.subarray(q * d, (q + 1) * d), d);
-        const sigma = useCovariance
-          ? conjugate(rotation, queryStats.covariance.subarray(q * d * d, (q + 1) * d * d), d)
-          : null;
-        let max = -Infinity;
-        for (let j = 0; j < length; j++) {
-          const k = keys.subarray((h * length + j) * d, (h * length + j + 1) * d);
-          let linear = 0, quadratic = 0;
-          for (let a = 0; a < d; a++) {
-            linear += k[a] * mu[a];
-            if (!sigma) continue;
-            let row = 0;
-            for (let b = 0; b < d; b++) row += sigma[a * d + b] * k[b];
-            quadratic += k[a] * row;
-          }
-          logits[j] = linear / Math.sqrt(d) + quadratic / (2 * d);
-          max = Math.max(max, logits[j]);
-        }
-        let sum = 0;
-        for (let j = 0; j < length; j++) sum += logits[j] = Math.exp(logits[j] - max);
-        for (let j = 0; j < length; j++) out[h * length + j] += logits[j] / sum / group;
-      }
-      if (useVnorm) {
-        const values = required(state.values, name, "values");
-        for (let i = 0; i < out.length; i++) {
-          let norm = 0;
-          for (let a = i * d; a < (i + 1) * d; a++) norm += values[a] * values[a];
-          out[i] = (out[i] + epsilon) * Math.sqrt(norm);
+        mean.set(rotate(c, s, queryStats.mean.subarray(q * d, (q + 1) * d)), q * d);
+        if (useCovariance) {
+          cov.set(conjugate(c, s, queryStats.covariance.subarray(q * d * d, (q + 1) * d * d)), q * d * d);
         }
       }
-      return raiseToTop(out, length, (j) => j < nSink);
+      using meanT = device.fromArray("f32", mean, [heads, d]);
+      using covT = device.fromArray("f32", cov, [heads, d, d]);
+      // Without the value norms, unit-norm rows in their place leave the expected attention as it is.
+      using units = useVnorm
+        ? null
+        : device.fromArray("f32", new Float32Array(keys.shape[0] * d).fill(1 / Math.sqrt(d)), keys.shape);
+      const values = units ?? required(state.values, name, "values");
+      const scores = rowScores(state, (out, lengths) => {
+        ops.expectedAttentionScores(
+          out,
+          keys,
+          values,
+          state.offsets!,
+          lengths,
+          meanT,
+          covT,
+          useVnorm ? epsilon : 0,
+        );
+      });
+      return raiseToTop(scores, length, (j) => j < nSink);
     },
   };
 }
 
 /**
- * The RoPE rotation averaged over positions `position .. position + future - 1`, as a
- * `d x d` matrix (rotate-half pairs i, i + d/2).
+ * The RoPE rotation averaged over positions `position .. position + future - 1`: per
+ * rotate-half pair (i, i + d/2), its mean cosine `c[i]` and sine `s[i]`.
  */
 function averageRotation(inverseFrequencies: Float64Array, d: number, position: number, future: number) {
-  const half = d / 2;
-  const rotation = new Float64Array(d * d);
+  const half = d / 2, c = new Float64Array(half), s = new Float64Array(half);
   for (let i = 0; i < half; i++) {
-    let c = 0, s = 0;
     for (let p = position; p < position + future; p++) {
-      c += Math.cos(p * inverseFrequencies[i]);
-      s += Math.sin(p * inverseFrequencies[i]);
+      c[i] += Math.cos(p * inverseFrequencies[i]);
+      s[i] += Math.sin(p * inverseFrequencies[i]);
     }
-    c /= future;
-    s /= future;
-    rotation[i * d + i] = c;
-    rotation[i * d + i + half] = -s;
-    rotation[(i + half) * d + i] = s;
-    rotation[(i + half) * d + i + half] = c;
+    c[i] /= future;
+    s[i] /= future;
   }
-  return rotation;
+  return { c, s };
 }
 
-/** R x for a d x d matrix R. */
-function rotate(r: Float64Array, x: Float64Array, d: number): Float64Array {
-  const out = new Float64Array(d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) out[a] += r[a * d + b] * x[b];
-  return out;
+/**
+ * The rotation's entries in row `a`: `R[a][a]` and `R[a][partner]`, partner the other
+ * index of a's rotate-half pair (R rotates pair (i, i + d/2) by the mean angle).
+ */
+function rotationRow(
+  c: Float64Array,
+  s: Float64Array,
+  a: number,
+): { self: number; other: number; partner: number } {
+  const half = c.length, i = a % half;
+  return a < half
+    ? { self: c[i], other: -s[i], partner: a + half }
+    : { self: c[i], other: s[i], partner: a - half };
 }
 
-/** R S R^T for d x d matrices. */
-function conjugate(r: Float64Array, s: Float64Array, d: number): Float64Array {
-  const rs = new Float64Array(d * d), out = new Float64Array(d * d);
+/** R x, O(d): each output mixes one rotate-half pair. */
+function rotate(c: Float64Array, s: Float64Array, x: Float64Array): Float64Array {
+  return x.map((_, a) => {
+    const r = rotationRow(c, s, a);
+    return r.self * x[a] + r.other * x[r.partner];
+  });
+}
+
+/** R S R^T for a d x d matrix S, O(d^2): each entry mixes four of S's. */
+function conjugate(c: Float64Array, s: Float64Array, m: Float64Array): Float64Array {
+  const d = 2 * c.length, out = new Float64Array(d * d);
   for (let a = 0; a < d; a++) {
+    const ra = rotationRow(c, s, a);
     for (let b = 0; b < d; b++) {
-      let sum = 0;
-      for (let k = 0; k < d; k++) sum += r[a * d + k] * s[k * d + b];
-      rs[a * d + b] = sum;
-    }
-  }
-  for (let a = 0; a < d; a++) {
-    for (let b = 0; b < d; b++) {
-      let sum = 0;
-      for (let k = 0; k < d; k++) sum += rs[a * d + k] * r[b * d + k];
-      out[a * d + b] = sum;
+      const rb = rotationRow(c, s, b);
+      out[a * d + b] = ra.self * (rb.self * m[a * d + b] + rb.other * m[a * d + rb.partner]) +
+        ra.other * (rb.self * m[ra.partner * d + b] + rb.other * m[ra.partner * d + rb.partner]);
     }
   }
   return out;

@@ -1,9 +1,10 @@
 /** The Knorm scorer: tokens with small keys are kept (minus the key norm). */
 
-import { required, type Scorer } from "./scorer.ts";
+import * as ops from "../../backend/ops.ts";
+import { required, rowScores, type Scorer } from "./scorer.ts";
 
 /**
- * Score = -||k_j||.
+ * Score = -||k_j|| (Devoto et al., 2024), computed on the device.
  *
  * @example
  * ```ts
@@ -15,16 +16,9 @@ export function knormScorer(): Scorer {
     name: "knorm",
     needs: ["keys"],
     params: {},
-    score: (state) => {
-      const { kvHeads, length, headDim } = state;
-      const keys = required(state.keys, "knorm", "keys");
-      const out = new Float32Array(kvHeads * length);
-      for (let r = 0; r < out.length; r++) {
-        let sum = 0;
-        for (let d = r * headDim; d < (r + 1) * headDim; d++) sum += keys[d] * keys[d];
-        out[r] = -Math.sqrt(sum);
-      }
-      return out;
-    },
+    score: (state) =>
+      rowScores(state, (out, lengths) => {
+        ops.keyScores(out, required(state.keys, "knorm", "keys"), state.offsets!, lengths, "knorm");
+      }),
   };
 }

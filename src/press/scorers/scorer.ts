@@ -1,5 +1,8 @@
 /** What a token scorer sees of one layer at the end of prefill, and what it returns. */
 
+import type { Device } from "../../backend/device.ts";
+import type { Tensor } from "../../backend/tensor.ts";
+
 /**
  * The prefill statistics a scorer can ask for. Only what a scorer declares is gathered
  * or copied: attention sums come from the attention-scores kernel, query moments from
@@ -11,11 +14,15 @@ export type ScorerNeed = "window-attention" | "all-attention" | "query-stats" | 
 export type ScorerParams = Record<string, number | boolean>;
 
 /**
- * One layer's prefill state on the host, for scoring. Keys are cached after RoPE.
- *
- * Shapes: `keys`, `values` `[kvHeads, length, headDim]`; attention sums `[kvHeads, length]`.
+ * One layer's state for scoring. Keys and values stay on the device, in the ragged
+ * layout the kernels take: KV head h owns rows `offsets[h] .. offsets[h] + length - 1` of
+ * `keys`, `values` `[rows, headDim]` (a dense cache `[kvHeads, capacity, headDim]` is the
+ * case `offsets[h] = h * capacity`). Keys are cached after RoPE. Statistics are small
+ * host arrays: attention sums `[kvHeads, length]`, query moments.
  */
 export interface LayerState {
+  /** Where keys and values live, and where scoring kernels run. */
+  device: Device;
   /** Decoder layer index. */
   layer: number;
   /** Tokens in the layer's cache. */
@@ -33,10 +40,12 @@ export interface LayerState {
   headDim: number;
   /** RoPE inverse frequencies `[headDim / 2]` (Expected Attention rotates its query statistics). */
   inverseFrequencies: Float64Array;
-  /** Keys after RoPE, `[kvHeads, length, headDim]` (needs `"keys"`). */
-  keys?: Float32Array;
-  /** Values, `[kvHeads, length, headDim]` (needs `"values"`). */
-  values?: Float32Array;
+  /** Keys after RoPE, `[rows, headDim]` on the device (needs `"keys"`). */
+  keys?: Tensor<"f32">;
+  /** Values, `[rows, headDim]` on the device (needs `"values"`). */
+  values?: Tensor<"f32">;
+  /** Each KV head's first row in `keys` and `values`, `[kvHeads]` (with `"keys"` or `"values"`). */
+  offsets?: Int32Array;
   /** Softmax attention of the last `windowQueries` prompt queries summed over them and each GQA group. */
   windowAttention?: Float32Array;
   /** How many queries `windowAttention` summed (fewer than the window when the prompt is short). */
@@ -82,6 +91,30 @@ export interface Scorer {
 export function required<T>(value: T | undefined, scorer: string, need: string): T {
   if (value === undefined) throw new RangeError(`${scorer} needs ${need}, which the prefill did not gather`);
   return value;
+}
+
+/**
+ * Runs a scoring kernel that writes one score per cache row into `out` `[rows]` on the
+ * device, and returns the scores of each head's rows on the host, `[kvHeads, length]`:
+ * the only copy to the host a kernel scorer makes.
+ *
+ * @example
+ * ```ts
+ * const scores = rowScores(state, (out, lengths) => ops.keyScores(out, keys, offsets, lengths, "knorm"));
+ * ```
+ */
+export function rowScores(
+  state: LayerState,
+  kernel: (out: Tensor<"f32">, lengths: Int32Array) => void,
+): Float32Array {
+  const { device, kvHeads, length } = state;
+  const keys = required(state.keys ?? state.values, "a kernel scorer", "keys or values");
+  const offsets = required(state.offsets, "a kernel scorer", "row offsets");
+  using out = device.zeros("f32", [keys.shape[0]]);
+  kernel(out, new Int32Array(kvHeads).fill(length));
+  const rows = out.toHost(), scores = new Float32Array(kvHeads * length);
+  for (let h = 0; h < kvHeads; h++) scores.set(rows.subarray(offsets[h], offsets[h] + length), h * length);
+  return scores;
 }
 
 /**
