@@ -1,17 +1,16 @@
 /**
  * Expected Attention's statistics per layer on the CPU, the native kernels against the
  * JavaScript they replace, as ratios within one run: (a) the pre-RoPE query moments of a
- * whole prompt (the f64 loop of `queriesBeforeRope`, copied here as it was in
- * src/press/layer_scoring.ts, now in src/press/score_recorder.ts) and (b) the scores of a
- * layer (`expectedAttentionScorer().score(state)` against `lukv_expected_attention_scores`
- * plus the copy of the scores to the host).
+ * whole prompt (the f64 loop of `queriesBeforeRope` in src/press/layer_scoring.ts at
+ * 6597010) and (b) the scores of a layer (`expectedAttentionScorer().score` of
+ * src/press/scorers/expected_attention.ts at c844d07) against `lukv_expected_attention_scores`
+ * plus the copy of the scores to the host. Both JavaScript versions are copied here as they
+ * were, so that the baseline stays put while the scorers move onto the kernels.
  */
 
 import { openDevice } from "../src/backend/device.ts";
 import * as ops from "../src/backend/ops.ts";
 import type { Tensor } from "../src/backend/tensor.ts";
-import { expectedAttentionScorer } from "../src/press/scorers/expected_attention.ts";
-import type { LayerState } from "../src/press/scorers/scorer.ts";
 
 /** Leading positions left out of the query statistics, and ranked first (as the scorer did). */
 const SINK = 4;
@@ -70,7 +69,7 @@ function statistics(m: ReturnType<typeof momentsJs>, heads: number, d: number) {
       }
     }
   }
-  return { mean, covariance, count: m.count };
+  return { mean, covariance };
 }
 
 /** The RoPE rotation averaged over positions length .. length + FUTURE - 1, d x d (rotate-half). */
@@ -118,8 +117,58 @@ function conjugate(r: Float64Array, s: Float64Array, d: number): Float64Array {
   return out;
 }
 
-/** A layer as the scorer gets it, with what Expected Attention reads. */
-type ScoredLayer = LayerState & Required<Pick<LayerState, "keys" | "values" | "queryStats">>;
+/** A layer on the host as the scorer got it: keys and values [kvHeads, length, headDim]. */
+interface ScoredLayer {
+  length: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  keys: Float32Array;
+  values: Float32Array;
+  inverseFrequencies: Float64Array;
+  queryStats: { mean: Float64Array; covariance: Float64Array };
+}
+
+/** Before: the scorer's `score(state)` with covariance and value norms, sinks ranked first. */
+function expectedAttentionJs(state: ScoredLayer): Float32Array {
+  const { kvHeads, heads, length, headDim: d, keys, values, queryStats, inverseFrequencies } = state;
+  const group = heads / kvHeads;
+  const rotation = averageRotation(inverseFrequencies, d, length);
+  const out = new Float32Array(kvHeads * length);
+  const logits = new Float64Array(length);
+  for (let q = 0; q < heads; q++) {
+    const h = Math.floor(q / group);
+    const mu = rotate(rotation, queryStats.mean.subarray(q * d, (q + 1) * d), d);
+    const sigma = conjugate(rotation, queryStats.covariance.subarray(q * d * d, (q + 1) * d * d), d);
+    let max = -Infinity;
+    for (let j = 0; j < length; j++) {
+      const k = keys.subarray((h * length + j) * d, (h * length + j + 1) * d);
+      let linear = 0, quadratic = 0;
+      for (let a = 0; a < d; a++) {
+        linear += k[a] * mu[a];
+        let row = 0;
+        for (let b = 0; b < d; b++) row += sigma[a * d + b] * k[b];
+        quadratic += k[a] * row;
+      }
+      logits[j] = linear / Math.sqrt(d) + quadratic / (2 * d);
+      max = Math.max(max, logits[j]);
+    }
+    let sum = 0;
+    for (let j = 0; j < length; j++) sum += logits[j] = Math.exp(logits[j] - max);
+    for (let j = 0; j < length; j++) out[h * length + j] += logits[j] / sum / group;
+  }
+  for (let i = 0; i < out.length; i++) {
+    let norm = 0;
+    for (let a = i * d; a < (i + 1) * d; a++) norm += values[a] * values[a];
+    out[i] = (out[i] + EPSILON) * Math.sqrt(norm);
+  }
+  for (let base = 0; base < out.length; base += length) {
+    let max = -Infinity;
+    for (let j = SINK; j < length; j++) max = Math.max(max, out[base + j]);
+    for (let j = 0; j < SINK; j++) out[base + j] = max + 1;
+  }
+  return out;
+}
 
 /** The rotated statistics the kernel takes: R mean and R cov R^T per query head, as f32 tensors. */
 function rotatedStatistics(layer: ScoredLayer): { mean: Tensor; cov: Tensor } {
@@ -158,7 +207,6 @@ for (const { tokens, qHeads, kvHeads, headDim: d } of CASES) {
   });
 
   const layer: ScoredLayer = {
-    layer: 0,
     length: tokens,
     heads: qHeads,
     kvHeads,
@@ -168,7 +216,6 @@ for (const { tokens, qHeads, kvHeads, headDim: d } of CASES) {
     inverseFrequencies: Float64Array.from({ length: d / 2 }, (_, i) => 500000 ** (-2 * i / d)),
     queryStats: statistics(momentsJs(q.view(), tokens, qHeads, d, 0), qHeads, d),
   };
-  const scorer = expectedAttentionScorer({ future: FUTURE, nSink: SINK, epsilon: EPSILON });
   const flat = [kvHeads * tokens, d];
   const k = dev.fromArray("f32", layer.keys, flat), v = dev.fromArray("f32", layer.values, flat);
   const { mean, cov } = rotatedStatistics(layer);
@@ -177,7 +224,7 @@ for (const { tokens, qHeads, kvHeads, headDim: d } of CASES) {
   const scores = dev.empty("f32", [kvHeads * tokens]);
   // Both sides compute the same scores (the scorer ranks its sink tokens first instead).
   ops.expectedAttentionScores(scores, k, v, offsets, lengths, mean, cov, EPSILON);
-  const native = scores.toHost(), js = scorer.score(layer);
+  const native = scores.toHost(), js = expectedAttentionJs(layer);
   let diff = 0, scale = 0;
   for (let i = 0; i < js.length; i++) {
     if (i % tokens < SINK) continue;
@@ -186,12 +233,12 @@ for (const { tokens, qHeads, kvHeads, headDim: d } of CASES) {
   }
   console.error(`${shape}: kernel vs JS scorer, max relative difference ${(diff / scale).toExponential(1)}`);
   const scoringGroup = `expected attention scores, ${shape}`;
-  Deno.bench(`JS expectedAttentionScorer().score, ${shape}`, {
+  Deno.bench(`JS scorer (expectedAttentionScorer), ${shape}`, {
     group: scoringGroup,
     baseline: true,
     ...slow,
   }, () => {
-    scorer.score(layer);
+    expectedAttentionJs(layer);
   });
   Deno.bench(`lukv_expected_attention_scores + toHost, ${shape}`, { group: scoringGroup }, () => {
     ops.expectedAttentionScores(scores, k, v, offsets, lengths, mean, cov, EPSILON);
