@@ -112,6 +112,7 @@ export function compressedPrefill(
     let compactMs = 0;
     const compactor: ForwardObserver = {
       layerDone: (l) => {
+        model.device.synchronize(); // the layer's queued forward work is not compaction
         const started = performance.now();
         const scores = press.scorer ? recorder.layerScores(key, l) : new Float32Array(kvHeads * ids.length);
         selections[l] = press.select(l, scores, { layers, kvHeads, length: ids.length }, ratio);

@@ -175,6 +175,7 @@ export class ScoreRecorder implements ForwardObserver, Disposable {
     const offsets = Int32Array.from({ length: kvHeads }, (_, h) => h * capacity);
     const moments = new Map([...stats.moments].map(([sink, m]) => [sink, centre(m, heads, headDim)]));
     for (const m of stats.moments.values()) m[Symbol.dispose]();
+    this.device.synchronize();
     for (const [key, scorer] of this.#scorers) {
       const started = performance.now();
       const window = scorer.windowQueries ?? 32;
@@ -216,10 +217,15 @@ export class ScoreRecorder implements ForwardObserver, Disposable {
     return this.#stats[l] ??= { rows: 0, windows: new Map(), all: null, moments: new Map() };
   }
 
-  /** Runs `step`, adding its time to every scorer that needs `need`. */
+  /**
+   * Runs `step`, adding its time to every scorer that needs `need`. The device is
+   * synchronised on both sides, so the forward's queued work is not counted as scoring.
+   */
   #timed(need: Scorer["needs"][number], step: () => void): void {
+    this.device.synchronize();
     const started = performance.now();
     step();
+    this.device.synchronize();
     const ms = performance.now() - started;
     for (const [key, scorer] of this.#scorers) {
       if (scorer.needs.includes(need)) this.#ms.set(key, this.#ms.get(key)! + ms);
