@@ -60,7 +60,11 @@ Deno.test("eval refuses bad command lines before any work, saying what is wrong"
       [["--samples", "0"], 2, /--samples needs an integer >= 1, got 0/],
       [["--mode", "sideways"], 2, /--mode is agnostic, aware or both, got sideways/],
       [["--scorer-param", "epsilon"], 2, /--scorer-param takes name=value, got "epsilon"/],
-      [["--scorer-param", "window=wide"], 2, /--scorer-param window: "wide" is neither a number nor true\/false/],
+      [
+        ["--scorer-param", "window=wide"],
+        2,
+        /--scorer-param window: "wide" is neither a number nor true\/false/,
+      ],
       [["--scorer-param", "epsilon=0.01"], 1, /no press's scorer takes epsilon \(presses: full, snapkv/],
       [["--presses", "full,snapkv", "--profile", `snapkv=${dir}/snapkv.json`], 2, /--profile is only for/],
       [
