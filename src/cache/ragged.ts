@@ -56,21 +56,10 @@ export class RaggedKvCache implements KvCache {
    * each head, in order, plus `growth` free rows per head for decoding.
    */
   compactLayer(l: number, keys: Tensor<"f32">, values: Tensor<"f32">, kept: KeptTokens): void {
-    const lengths = Int32Array.from(
-      { length: this.shape.kvHeads },
-      (_, h) => kept.offsets[h + 1] - kept.offsets[h],
-    );
-    const layer = this.#allocate(lengths, lengths.map((n) => n + this.growth));
-    try {
+    this.#replace(l, kept, (layer) => {
       ops.kvGather(layer.keys, keys, kept.indices, kept.offsets, layer.offsets);
       ops.kvGather(layer.values, values, kept.indices, kept.offsets, layer.offsets);
-    } catch (error) {
-      layer.keys.close();
-      layer.values.close();
-      throw error;
-    }
-    this.#release(l);
-    this.#layers[l] = layer;
+    });
   }
 
   /**
@@ -81,16 +70,12 @@ export class RaggedKvCache implements KvCache {
    */
   recompactLayer(l: number, kept: KeptTokens): void {
     const old = this.#layer(l);
-    const { kvHeads, headDim } = this.shape;
-    const lengths = Int32Array.from({ length: kvHeads }, (_, h) => kept.offsets[h + 1] - kept.offsets[h]);
-    lengths.forEach((n, h) => {
-      if (n < 1 || n > old.lengths[h]) {
-        throw new RangeError(`layer ${l} head ${h} cannot keep ${n} of its ${old.lengths[h]} rows`);
-      }
-    });
-    const layer = this.#allocate(lengths, lengths.map((n) => n + this.growth));
-    try {
-      for (let h = 0; h < kvHeads; h++) {
+    const headDim = this.shape.headDim;
+    this.#replace(l, kept, (layer) => {
+      layer.lengths.forEach((n, h) => {
+        if (n < 1 || n > old.lengths[h]) {
+          throw new RangeError(`layer ${l} head ${h} cannot keep ${n} of its ${old.lengths[h]} rows`);
+        }
         const [from, to] = [kept.offsets[h], kept.offsets[h + 1]];
         const indices = kept.indices.subarray(from, to), offsets = new Int32Array([0, to - from]);
         const at = new Int32Array([layer.offsets[h]]);
@@ -98,14 +83,8 @@ export class RaggedKvCache implements KvCache {
           t.rows(old.offsets[h], old.lengths[h]).reshape([1, old.lengths[h], headDim]);
         ops.kvGather(layer.keys, rows(old.keys), indices, offsets, at);
         ops.kvGather(layer.values, rows(old.values), indices, offsets, at);
-      }
-    } catch (error) {
-      layer.keys.close();
-      layer.values.close();
-      throw error;
-    }
-    this.#release(l);
-    this.#layers[l] = layer;
+      });
+    });
   }
 
   /** Head `h`'s rows of layer `l`, oldest first: keys and values `[length, headDim]` (views, valid until the layer changes). */
@@ -218,6 +197,27 @@ export class RaggedKvCache implements KvCache {
       throw new LukvError("ragged cache", STATUS.INVALID_ARGUMENT, `layer ${l} has not been compacted in`);
     }
     return layer;
+  }
+
+  /**
+   * Makes layer `l` anew with `kept`'s counts per head and `growth` free rows each, lets
+   * `fill` copy the rows in, then frees the old buffers (or the new ones, if `fill` throws).
+   */
+  #replace(l: number, kept: KeptTokens, fill: (layer: RaggedLayer) => void): void {
+    const lengths = Int32Array.from(
+      { length: this.shape.kvHeads },
+      (_, h) => kept.offsets[h + 1] - kept.offsets[h],
+    );
+    const layer = this.#allocate(lengths, lengths.map((n) => n + this.growth));
+    try {
+      fill(layer);
+    } catch (error) {
+      layer.keys.close();
+      layer.values.close();
+      throw error;
+    }
+    this.#release(l);
+    this.#layers[l] = layer;
   }
 
   #allocate(lengths: Int32Array, capacities: Int32Array): RaggedLayer {
