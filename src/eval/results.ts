@@ -65,7 +65,7 @@ export interface EvalCell extends RunIdentity {
   /** The press's token scorer (`none` for `full`), to compare presses that rank tokens alike. */
   scorer: string;
   /** The scorer's parameters in effect (absent for `full`, and in rows written before they were recorded). */
-  scorerParams?: Record<string, number | boolean>;
+  scorerParams?: Record<string, number | boolean | string>;
   /** Context tokens (BOS included). */
   contextTokens: number;
   /** Question + answer prefix tokens. */

@@ -1,11 +1,11 @@
 /** Decode-time compression: every N generated tokens, the press scores each head's rows again and keeps its share. */
 
-import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
 import type { KeptTokens, RaggedKvCache } from "../cache/ragged.ts";
 import type { RunnableModel } from "../model/model.ts";
 import type { ForwardObserver } from "../model/observer.ts";
 import { scoringShapeOf } from "../model/shape.ts";
+import { attentionPerQueryHead } from "../press/attention_sums.ts";
 import type { Press } from "../press/press.ts";
 import type { LayerState } from "../press/scorers/scorer.ts";
 import { keptIndices, protectedCount } from "../press/select.ts";
@@ -103,11 +103,14 @@ export function compressDecoded(
       if (scorer.needs.includes("window-attention") || scorer.needs.includes("all-attention")) {
         const window = Math.min(steps, scorer.windowQueries ?? steps);
         if (window > 0) {
-          state.windowAttention = attentionOfRecent(model, rows.keys, after.slice(-window), h, group, d);
+          state.windowAttention = recentAttention(model, rows.keys, after.slice(-window), h, group, d);
           state.windowQueries = window;
         }
         if (steps > 0) {
-          state.allAttention = attentionOfRecent(model, rows.keys, after.slice(-steps), h, group, d);
+          state.allAttention = groupSum(
+            recentAttention(model, rows.keys, after.slice(-steps), h, group, d),
+            n,
+          );
         }
       }
       if (scorer.needs.includes("query-stats") && before.length > 0) {
@@ -144,12 +147,12 @@ function decodeBudgets(
 }
 
 /**
- * Attention `[1, n]` that the group of KV head `h` pays from the recent decoded queries
- * (`count` rows of `[heads * headDim]`, post-RoPE) to the head's rows, summed over
- * queries and group: the recent tokens are the head's last `count` rows, so each sees
- * the rows up to its own.
+ * Attention `[group, n]` that each query head of KV head `h`'s group pays from the recent
+ * decoded queries (rows of `[heads * headDim]`, post-RoPE) to the head's rows, summed
+ * over the queries: the recent tokens are the head's last rows, so each sees the rows up
+ * to its own.
  */
-function attentionOfRecent(
+function recentAttention(
   model: RunnableModel,
   keys: Tensor<"f32">,
   queries: Float32Array[],
@@ -160,10 +163,14 @@ function attentionOfRecent(
   const count = queries.length, n = keys.shape[0];
   const q = new Float32Array(count * group * d);
   queries.forEach((row, t) => q.set(row.subarray(h * group * d, (h + 1) * group * d), t * group * d));
-  using qt = model.device.fromArray("f32", q, [count, group, d]);
-  using out = model.device.zeros("f32", [1, n]);
-  ops.attentionScores(out, qt, keys.reshape([1, n, d]), n - count, n);
-  return out.toHost();
+  return attentionPerQueryHead(model.device, q, group, keys.reshape([1, n, d]), n - count, n);
+}
+
+/** Sums `[group, n]` over the group: `[1, n]`. */
+function groupSum(perHead: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < perHead.length; i++) out[i % n] += perHead[i];
+  return out;
 }
 
 /** Mean and covariance `[group, d]`, `[group, d, d]` of the group's pre-RoPE queries of the recent tokens. */

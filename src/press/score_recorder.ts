@@ -5,6 +5,7 @@ import * as ops from "../backend/ops.ts";
 import type { Tensor } from "../backend/tensor.ts";
 import type { ForwardObserver } from "../model/observer.ts";
 import type { ScoringShape } from "../model/shape.ts";
+import { attentionPerQueryHead } from "./attention_sums.ts";
 import type { LayerState, Scorer } from "./scorers/scorer.ts";
 
 /** Where the recorder reads a layer's dense keys and values `[kvHeads, capacity, headDim]`. */
@@ -42,7 +43,7 @@ interface Moments extends Disposable {
 /** One layer's statistics, shared by the scorers that need the same ones. */
 interface LayerStats {
   rows: number;
-  /** Window attention sums `[kvHeads, tokens]` by window size. */
+  /** Window attention sums per query head `[heads, tokens]` by window size. */
   windows: Map<number, Float32Array>;
   /** Attention sums of every query `[kvHeads, tokens]`. */
   all: Float32Array | null;
@@ -156,10 +157,22 @@ export class ScoreRecorder implements ForwardObserver, Disposable {
       const first = Math.max(0, this.tokens - window - pos0);
       if (first >= rows) continue;
       this.#timed("window-attention", () => {
-        stats.windows.set(
-          window,
-          this.#accumulate(stats.windows.get(window) ?? null, l, q, pos0, first, rows - first),
+        const { heads } = this.shape, visible = pos0 + rows;
+        const block = q.rows(first, rows - first);
+        const host = block.device.kind === "cpu" ? block.view() : block.toHost();
+        const sums = attentionPerQueryHead(
+          this.device,
+          host,
+          heads,
+          this.layers.keys(l),
+          pos0 + first,
+          visible,
         );
+        const into = stats.windows.get(window) ?? new Float32Array(heads * this.tokens);
+        for (let i = 0; i < heads; i++) {
+          for (let j = 0; j < visible; j++) into[i * this.tokens + j] += sums[i * visible + j];
+        }
+        stats.windows.set(window, into);
       });
     }
   }

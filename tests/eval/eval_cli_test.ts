@@ -62,8 +62,8 @@ Deno.test("eval refuses bad command lines before any work, saying what is wrong"
       [["--scorer-param", "epsilon"], 2, /--scorer-param takes name=value, got "epsilon"/],
       [
         ["--scorer-param", "window=wide"],
-        2,
-        /--scorer-param window: "wide" is neither a number nor true\/false/,
+        1,
+        /scorer snapkv's window must be a number, got "wide"/,
       ],
       [["--scorer-param", "epsilon=0.01"], 1, /no press's scorer takes epsilon \(presses: full, snapkv/],
       [["--presses", "full,snapkv", "--profile", `snapkv=${dir}/snapkv.json`], 2, /--profile is only for/],

@@ -52,7 +52,7 @@ function referenceState(
   const { heads, kvHeads, headDim: d } = model.config;
   const group = heads / kvHeads;
   const keys = spy.keys[l].toHost().slice(0, kvHeads * spy.capacity * d);
-  const window = new Float32Array(kvHeads * length), all = new Float32Array(kvHeads * length);
+  const window = new Float32Array(heads * length), all = new Float32Array(kvHeads * length);
   const q = spy.after[l];
   for (let t = 0; t < length; t++) {
     for (let qh = 0; qh < heads; qh++) {
@@ -66,7 +66,7 @@ function referenceState(
       const exp = logits.map((x) => Math.exp(x - max)), sum = exp.reduce((a, b) => a + b, 0);
       exp.forEach((p, j) => {
         all[h * length + j] += p / sum;
-        if (t >= length - windowQueries) window[h * length + j] += p / sum;
+        if (t >= length - windowQueries) window[qh * length + j] += p / sum;
       });
     }
   }

@@ -30,9 +30,9 @@ export interface ExpectedAttentionParams {
  * mean `mu` and covariance `Sigma` of the prompt's pre-RoPE queries (leaving out the
  * first `nSink` positions), rotated by the RoPE matrix averaged over the next `future`
  * positions. Per query head the expected logit of key j is
- * `k_j . mu / sqrt(d) + k_j^T Sigma k_j / (2d)`; the softmax of those over the keys is
- * averaged over the GQA group, then scaled: `(score + epsilon) * ||v_j||`. The first
- * `nSink` tokens rank first. The rotation is applied on the host (O(d^2) per head: it
+ * `k_j . mu / sqrt(d) + k_j^T Sigma k_j / (2d)`; the softmax of those over the keys after
+ * the first `nSink` (as kvpress computes it) is averaged over the GQA group, then scaled:
+ * `(score + epsilon) * ||v_j||`. The first `nSink` tokens rank first. The rotation is applied on the host (O(d^2) per head: it
  * mixes rotate-half pairs only); the scores are computed on the device.
  *
  * @example
@@ -76,18 +76,10 @@ export function expectedAttentionScorer(params: ExpectedAttentionParams = {}): S
         ? null
         : device.fromArray("f32", new Float32Array(keys.shape[0] * d).fill(1 / Math.sqrt(d)), keys.shape);
       const values = units ?? required(state.values, name, "values");
-      const scores = rowScores(state, (out, lengths) => {
-        ops.expectedAttentionScores(
-          out,
-          keys,
-          values,
-          state.offsets!,
-          lengths,
-          meanT,
-          covT,
-          useVnorm ? epsilon : 0,
-        );
-      });
+      // As kvpress does, the sinks take no part in the softmax: they rank first anyway.
+      const scores = rowScores(state, (out, offsets, lengths) => {
+        ops.expectedAttentionScores(out, keys, values, offsets, lengths, meanT, covT, useVnorm ? epsilon : 0);
+      }, nSink);
       return raiseToTop(scores, length, (j) => j < nSink);
     },
   };

@@ -18,8 +18,8 @@ export function keyDiffScorer(): Scorer {
     needs: ["keys"],
     params: {},
     score: (state) =>
-      rowScores(state, (out, lengths) => {
-        ops.keyScores(out, required(state.keys, "keydiff", "keys"), state.offsets!, lengths, "keydiff");
+      rowScores(state, (out, offsets, lengths) => {
+        ops.keyScores(out, required(state.keys, "keydiff", "keys"), offsets, lengths, "keydiff");
       }),
   };
 }

@@ -17,8 +17,8 @@ export function knormScorer(): Scorer {
     needs: ["keys"],
     params: {},
     score: (state) =>
-      rowScores(state, (out, lengths) => {
-        ops.keyScores(out, required(state.keys, "knorm", "keys"), state.offsets!, lengths, "knorm");
+      rowScores(state, (out, offsets, lengths) => {
+        ops.keyScores(out, required(state.keys, "knorm", "keys"), offsets, lengths, "knorm");
       }),
   };
 }

@@ -12,7 +12,7 @@ import { streamingScorer } from "./streaming.ts";
 /** One scorer: its factory and the type of each parameter it takes. */
 interface ScorerEntry {
   make: (params: ScorerParams) => Scorer;
-  params: Readonly<Record<string, "number" | "boolean">>;
+  params: Readonly<Record<string, "number" | "boolean" | "string">>;
 }
 
 // deno-lint-ignore no-explicit-any -- each factory checks its own parameters' values
@@ -22,7 +22,7 @@ const entry = (make: (params: any) => Scorer, params: ScorerEntry["params"] = {}
 });
 
 const SCORERS: Readonly<Record<string, ScorerEntry>> = {
-  snapkv: entry(snapKvScorer, { window: "number", kernel: "number" }),
+  snapkv: entry(snapKvScorer, { window: "number", kernel: "number", pooling: "string" }),
   "expected-attention": entry(expectedAttentionScorer, {
     future: "number",
     nSink: "number",
@@ -70,7 +70,7 @@ export function makeScorer(name: string, params: ScorerParams = {}): Scorer {
           (accepted.length ? `it takes ${accepted.join(", ")}` : "it takes none"),
       );
     }
-    const given = typeof value === "number" ? "number" : typeof value === "boolean" ? "boolean" : "other";
+    const given = typeof value === "number" ? "number" : typeof value === "boolean" ? "boolean" : "string";
     if (given !== type) {
       throw new LukvError(
         "press",
@@ -92,7 +92,7 @@ export function makeScorer(name: string, params: ScorerParams = {}): Scorer {
  *
  * @example
  * ```ts
- * scorerParamNames("snapkv"); // ["window", "kernel"]
+ * scorerParamNames("snapkv"); // ["window", "kernel", "pooling"]
  * ```
  */
 export function scorerParamNames(name: string): string[] {

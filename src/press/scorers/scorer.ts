@@ -10,8 +10,8 @@ import type { Tensor } from "../../backend/tensor.ts";
  */
 export type ScorerNeed = "window-attention" | "all-attention" | "query-stats" | "keys" | "values";
 
-/** A scorer's settings: numbers and switches, recorded in profiles and result rows. */
-export type ScorerParams = Record<string, number | boolean>;
+/** A scorer's settings: numbers, switches and named choices, recorded in profiles and result rows. */
+export type ScorerParams = Record<string, number | boolean | string>;
 
 /**
  * One layer's state for scoring. Keys and values stay on the device, in the ragged
@@ -46,7 +46,10 @@ export interface LayerState {
   values?: Tensor<"f32">;
   /** Each KV head's first row in `keys` and `values`, `[kvHeads]` (with `"keys"` or `"values"`). */
   offsets?: Int32Array;
-  /** Softmax attention of the last `windowQueries` prompt queries summed over them and each GQA group. */
+  /**
+   * Softmax attention of the last `windowQueries` prompt queries, summed over them, per
+   * query head: `[heads, length]` (query head `h * group + g` of KV head h).
+   */
   windowAttention?: Float32Array;
   /** How many queries `windowAttention` summed (fewer than the window when the prompt is short). */
   windowQueries?: number;
@@ -95,24 +98,29 @@ export function required<T>(value: T | undefined, scorer: string, need: string):
 
 /**
  * Runs a scoring kernel that writes one score per cache row into `out` `[rows]` on the
- * device, and returns the scores of each head's rows on the host, `[kvHeads, length]`:
- * the only copy to the host a kernel scorer makes.
+ * device, over each head's rows but its first `skip` (the kernel gets the shifted
+ * `offsets` and `lengths` of what it scores), and returns the scores of each head's rows on
+ * the host, `[kvHeads, length]`, the skipped ones 0: the only copy to the host a kernel
+ * scorer makes.
  *
  * @example
  * ```ts
- * const scores = rowScores(state, (out, lengths) => ops.keyScores(out, keys, offsets, lengths, "knorm"));
+ * const scores = rowScores(state, (out, offsets, lengths) => ops.keyScores(out, keys, offsets, lengths, "knorm"));
  * ```
  */
 export function rowScores(
   state: LayerState,
-  kernel: (out: Tensor<"f32">, lengths: Int32Array) => void,
+  kernel: (out: Tensor<"f32">, offsets: Int32Array, lengths: Int32Array) => void,
+  skip = 0,
 ): Float32Array {
   const { device, kvHeads, length } = state;
   const keys = required(state.keys ?? state.values, "a kernel scorer", "keys or values");
   const offsets = required(state.offsets, "a kernel scorer", "row offsets");
+  const scores = new Float32Array(kvHeads * length);
+  if (skip >= length) return scores;
   using out = device.zeros("f32", [keys.shape[0]]);
-  kernel(out, new Int32Array(kvHeads).fill(length));
-  const rows = out.toHost(), scores = new Float32Array(kvHeads * length);
+  kernel(out, offsets.map((o) => o + skip), new Int32Array(kvHeads).fill(length - skip));
+  const rows = out.toHost();
   for (let h = 0; h < kvHeads; h++) scores.set(rows.subarray(offsets[h], offsets[h] + length), h * length);
   return scores;
 }
