@@ -12,12 +12,13 @@ import { makePress } from "../../src/press/registry.ts";
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
 
 /** The parameters each shipped profile was made with: the scorers' reference defaults. */
-const PARAMS: Record<string, Record<string, number | boolean>> = {
-  snapkv: { window: 32, kernel: 7 },
+const PARAMS: Record<string, Record<string, number | boolean | string>> = {
+  snapkv: { window: 32, kernel: 7, pooling: "max" },
   "expected-attention": { future: 512, nSink: 4, epsilon: 0.02, useCovariance: true, useVnorm: true },
+  keydiff: {},
 };
 
-for (const scorer of ["snapkv", "expected-attention"]) {
+for (const scorer of Object.keys(PARAMS)) {
   Deno.test(`models/tiny/lukv-${scorer}.json fits the shipped model and equals its .npy twin`, async () => {
     const config = await loadConfig(MODEL_DIR);
     const profile = readProfile(await Deno.readTextFile(`${MODEL_DIR}lukv-${scorer}.json`));
