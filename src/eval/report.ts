@@ -60,6 +60,9 @@ export function timeSplit(cells: readonly EvalCell[]): TimeSplit {
 }
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}`;
+/** Query-aware presses carry the `[aware]` suffix (see `byProtocol`). */
+const protocolOf = (press: string) => press.endsWith(" [aware]") ? "aware" : "agnostic";
+const isLukv = (press: string) => press.startsWith("lukv");
 const ratioHeader = (r: number) => `${Math.round(100 * r)}%`;
 
 function table(headers: string[], rows: string[][]): string {
@@ -100,7 +103,7 @@ function headline(average: readonly CellStats[], ratios: readonly number[]): str
   const full = average.find((s) => s.press === "full");
   const at = (press: string, ratio: number) => average.find((s) => s.press === press && s.ratio === ratio);
   const lines: string[] = [];
-  for (const lukv of [...new Set(average.map((s) => s.press))].filter((p) => p.startsWith("lukv"))) {
+  for (const lukv of [...new Set(average.map((s) => s.press))].filter(isLukv)) {
     const parts: string[] = [];
     const r80 = at(lukv, 0.8);
     if (r80 && full) {
@@ -115,7 +118,7 @@ function headline(average: readonly CellStats[], ratios: readonly number[]): str
     const top = Math.max(...ratios);
     const mine = at(lukv, top);
     const baselines = average.filter((s) =>
-      s.ratio === top && s.press !== "full" && !s.press.startsWith("lukv")
+      s.ratio === top && s.press !== "full" && !isLukv(s.press) && protocolOf(s.press) === protocolOf(lukv)
     );
     if (mine && baselines.length > 0) {
       const best = baselines.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
@@ -139,13 +142,14 @@ interface ScorerGroup {
   peers: string[];
 }
 
-/** Each lukv-<scorer> press with its same-scorer peers (lukv presses without peers are left out). */
+/** Each lukv-<scorer> press with its same-scorer peers of the same protocol (lukv presses without peers are left out). */
 function sameScorerGroups(average: readonly CellStats[]): ScorerGroup[] {
   const presses = [...new Set(average.map((s) => s.press))];
-  return presses.filter((p) => p.startsWith("lukv")).map((lukv) => {
+  return presses.filter(isLukv).map((lukv) => {
     const scorer = average.find((s) => s.press === lukv)!.scorer;
     const peers = presses.filter((p) =>
-      !p.startsWith("lukv") && average.find((s) => s.press === p)?.scorer === scorer
+      !isLukv(p) && protocolOf(p) === protocolOf(lukv) &&
+      average.find((s) => s.press === p)?.scorer === scorer
     );
     return { lukv, scorer, peers };
   }).filter((group) => group.peers.length > 0);
@@ -204,6 +208,67 @@ function pairedTables(
   ]);
 }
 
+/**
+ * Retention: each press's accuracy over the full cache's, per ratio, from the mean over
+ * tasks (or one task's stats).
+ */
+function retentionTable(
+  stats: readonly CellStats[],
+  presses: readonly string[],
+  ratios: readonly number[],
+): string {
+  const full = stats.find((s) => s.press === "full");
+  return pressTable(
+    stats,
+    presses.filter((p) => p !== "full"),
+    ratios,
+    (s) => full && full.accuracy > 0 ? percent(s.accuracy / full.accuracy) : "–",
+  );
+}
+
+/**
+ * Each lukv press against, at every ratio, the best baseline of its scorer and the best
+ * baseline of all (by mean accuracy at that ratio, same protocol): the paired split and
+ * its exact sign test.
+ */
+function bestBaselineTables(
+  average: readonly CellStats[],
+  cells: readonly EvalCell[],
+  presses: readonly string[],
+  ratios: readonly number[],
+): string[] {
+  const split = (lukv: string, other: string | undefined, ratio: number) => {
+    if (!other) return "–";
+    const { wins, losses, pValue } = pairedComparison(cells, lukv, other, ratio);
+    return `${other}: +${wins} / −${losses} (p ${pValue < 0.001 ? "< 0.001" : pValue.toFixed(3)})`;
+  };
+  return presses.filter(isLukv).flatMap((lukv) => {
+    const scorer = average.find((s) => s.press === lukv)?.scorer;
+    const best = (ratio: number, sameScorer: boolean) =>
+      average
+        .filter((s) =>
+          s.ratio === ratio && s.press !== "full" && !isLukv(s.press) &&
+          protocolOf(s.press) === protocolOf(lukv) && (!sameScorer || s.scorer === scorer)
+        )
+        .reduce<CellStats | undefined>((a, b) => (!a || b.accuracy > a.accuracy ? b : a), undefined)?.press;
+    return [
+      `**${lukv}** against the best baseline at each ratio: samples it answers and the baseline does not (+), ` +
+      "the reverse (−), two-sided exact sign test, all tasks pooled:\n",
+      table(
+        ["ratio", `best ${scorer}-scored baseline`, "best baseline overall"],
+        ratios.map((
+          ratio,
+        ) => [
+          ratioHeader(ratio),
+          split(lukv, best(ratio, true), ratio),
+          split(lukv, best(ratio, false), ratio),
+        ]),
+      ),
+      "",
+    ];
+  });
+}
+
 /** Per press: mean compression ms, question ms, decode tokens/s. */
 function costTable(cells: readonly EvalCell[], presses: readonly string[]): string {
   return table(
@@ -253,10 +318,13 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     `(evaluation split, seed ${seed}), prompts of at most ${length} tokens (contexts of ` +
     `${Math.min(...contextTokens)}–${Math.max(...contextTokens)}); ${cells.length} cells.`,
     "",
-    "Protocol (query-agnostic, as kvpress): each sample's context is prefilled once with the full cache, " +
-    "which also scores every token for each scorer; every press x ratio compresses a copy of that cache " +
-    "(per-layer, per-head budgets, ragged storage), then the question is appended and the answer decoded " +
-    "greedily. A sample is correct when the answer contains every expected value.",
+    "Protocols (kvpress's two): each sample's prompt (context, question) is prefilled once with the full " +
+    "cache, which also scores every token for each scorer, over the context alone and over the whole " +
+    "prompt. Query-agnostic (plain press names): every press x ratio compresses a copy of the context's " +
+    "cache (per-layer, per-head budgets, ragged storage), then the question is appended and the answer " +
+    "decoded greedily. Query-aware (`<press> [aware]`): context and question are compressed together and " +
+    "the answer is decoded from the full prefill's last logits. A sample is correct when the answer " +
+    "contains every expected value.",
     "",
     ...(headlines.length > 0 ? ["## Headline", "", ...headlines, ""] : []),
     "## Accuracy, mean over tasks (%)",
@@ -271,6 +339,16 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "",
     "![accuracy vs ratio, mean over tasks](accuracy.svg)",
     "",
+    "## Retention: accuracy as % of the full cache's (mean over tasks)",
+    "",
+    retentionTable(average, presses, ratios),
+    "",
+    ...tasks.flatMap((task) => [
+      `Retention on ${task} (%):`,
+      "",
+      retentionTable(stats.filter((s) => s.task === task), presses, ratios),
+      "",
+    ]),
     ...sameScorerTables(groups, average, ratios),
     ...(groups.length > 0
       ? [
@@ -281,6 +359,7 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
         "judged by these splits, not by the means.",
         "",
         ...pairedTables(groups, cells, ratios),
+        ...bestBaselineTables(average, cells, presses, ratios),
       ]
       : []),
     "## Accuracy per task (%)",
@@ -303,13 +382,18 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "",
     "![accuracy vs ratio per task](accuracy_tasks.svg)",
     "",
-    "## KL divergence of the first answer token to the full cache (nats, mean)",
+    "## KL divergence of the next-token distribution to the full cache's (nats, mean)",
+    "",
+    "At the first answer token (query-agnostic); one token later, after the same first token, for " +
+    "query-aware presses, whose first token is the full cache's.",
     "",
     pressTable(average, presses.filter((p) => p !== "full"), ratios, (s) => s.kl.toPrecision(3)),
     "",
     "![KL divergence vs ratio](kl.svg)",
     "",
-    "## Attention-output relative error at the question's last token (mean over layers and samples)",
+    "## Attention-output relative error (mean over layers and samples)",
+    "",
+    "At the question's last token (query-agnostic); at the first answer token (query-aware).",
     "",
     pressTable(average, presses.filter((p) => p !== "full"), ratios, (s) => s.attentionError.toFixed(3)),
     "",
@@ -327,7 +411,7 @@ export function reportMarkdown(cells: readonly EvalCell[], options: ReportOption
     "## Cost per cell (mean)",
     "",
     "Compression = the scorer's statistics and scoring (shared by the presses with that scorer) plus " +
-    "compaction; the question is appended one token at a time to a compressed cache.",
+    "compaction; the question is appended to a compressed cache in one forward (query-agnostic).",
     "",
     costTable(cells, presses),
     "",

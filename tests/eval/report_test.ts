@@ -115,6 +115,21 @@ Deno.test("the report has the headline, full-cache row, per-press means, same-sc
   assert.match(markdown, /\| 50% \| \+2 \/ −0 \(p 0\.500\) \| \+4 \/ −0 \(p 0\.125\) \|/);
   assert.match(markdown, /\| 90% \| \+0 \/ −2 \(p 0\.500\) \|/);
   assert.match(markdown, /\| b \| streamingllm \| 0\.0 \| 0\.0 \| 0\.0 \|/);
+  // Retention against the full cache (100% on both tasks): lukv's 37.5% at 90%, snapkv's 62.5%.
+  assert.match(
+    markdown,
+    /## Retention[^\n]*\n\n\| press \| 50% \| 80% \| 90% \|\n.*\n\| snapkv \| 62\.5 \| 62\.5 \| 62\.5 \|/,
+  );
+  assert.match(markdown, /\| lukv-snapkv \| 100\.0 \| 100\.0 \| 37\.5 \|/);
+  assert.match(
+    markdown,
+    /Retention on b \(%\):\n\n\| press \| 50% \| 80% \| 90% \|\n.*\n\| snapkv \| 75\.0 \|/,
+  );
+  // Against the best baseline (snapkv at every ratio, of its scorer and overall).
+  assert.match(
+    markdown,
+    /\| 90% \| snapkv: \+0 \/ −2 \(p 0\.500\) \| snapkv: \+0 \/ −2 \(p 0\.500\) \|/,
+  );
   assert.match(markdown, /\| snapkv \| 0\.00 MiB \(50\.0%\) \|/);
   for (const chart of ["accuracy", "accuracy_tasks", "kl", "attention_error", "kv_bytes"]) {
     assert.ok(markdown.includes(`](${chart}.svg)`), chart);
