@@ -1,10 +1,12 @@
 /**
- * `deno task demo`: the embedded model (models/tiny) answers a long-context needle
- * question twice, with the full KV cache and with LU-KV at 80% compression, streaming
- * both answers and printing the real KV bytes each one held.
+ * `deno task demo`: what a user should see first. The embedded model (models/tiny) answers
+ * ten fresh long-context samples (needle, multi-key and variable tracking, evaluation split)
+ * with the full KV cache, with the best LU-KV press and with the best baseline, at 80% and
+ * 90% compression: the first sample's answers are streamed, then a table gives each
+ * press's accuracy and the real KV bytes it held.
  *
  * ```sh
- * deno task demo [--task needle] [--seed 1] [--ratio 0.8] [--device cpu|cuda|auto]
+ * deno task demo [--seed 1] [--samples 10] [--device cpu|cuda|auto]
  * ```
  *
  * @module
@@ -12,74 +14,116 @@
 
 import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
-import { generateSample, scoreAnswer, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
-import type { GenerationStats } from "../pipeline/generate.ts";
+import { makeEvalPress } from "../eval/press_set.ts";
+import type { EvalCell } from "../eval/results.ts";
+import { evaluateSample, planCells } from "../eval/sample_eval.ts";
+import { generateSample, scoreAnswer, type TaskName } from "../eval/tasks/mod.ts";
 import { loadModel } from "../pipeline/model.ts";
+import { pressFor } from "../pipeline/presses.ts";
 import { runCli, UsageError } from "./run.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
 const ANSWER_TOKENS = 24;
+/** The tasks the embedded model answers with a full cache (models/tiny/README.md), in turn. */
+const TASKS: TaskName[] = ["needle", "multikey", "variable-tracking"];
+/**
+ * The best LU-KV press and the best baseline of the published sweep (docs/results/tiny): Expected
+ * Attention scores with the LU-KV release's epsilon 0.02, under LU-KV's budgets and under AdaKV's.
+ */
+const PRESSES = ["lukv-expected-attention", "adakv-expected-attention"];
+const RATIOS = [0.8, 0.9];
 
-const USAGE = `usage: deno task demo [--task ${
-  TASK_NAMES.join("|")
-}] [--seed S] [--ratio R] [--device cpu|cuda|auto]`;
+const USAGE = "usage: deno task demo [--seed S] [--samples N] [--device cpu|cuda|auto]";
 
 function kib(bytes: number): string {
-  return `${(bytes / 1024).toFixed(1)} KiB`;
-}
-
-function statsLine(s: GenerationStats): string {
-  return `prefill ${s.prefillMs.toFixed(0)} ms, decode ${s.decodeTokensPerSecond.toFixed(1)} tokens/s, ` +
-    `KV ${kib(s.kvBytes)} allocated (a dense cache of the same tokens: ${kib(s.kvBytesFull)})`;
+  return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      task: { type: "string", default: "needle" },
       seed: { type: "string", default: "1" },
-      ratio: { type: "string", default: "0.8" },
+      samples: { type: "string", default: "10" },
       device: { type: "string", default: "auto" },
     },
   });
-  if (!TASK_NAMES.includes(values.task as TaskName)) throw new UsageError(`unknown task ${values.task}`);
-  const seed = Number(values.seed), ratio = Number(values.ratio);
-  if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed needs an integer, got ${values.seed}`);
-  if (!(ratio > 0 && ratio < 1)) {
-    throw new UsageError(`--ratio needs a number in (0, 1), got ${values.ratio}`);
+  const seed = Number(values.seed), count = Number(values.samples);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new UsageError(`--seed needs an integer >= 0, got ${values.seed}`);
   }
-
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new UsageError(`--samples needs an integer >= 1, got ${values.samples}`);
+  }
   using model = await loadModel(MODEL_DIR, { device: values.device as DeviceRequest });
   const length = model.contextLimit - ANSWER_TOKENS;
-  const sample = await generateSample(values.task as TaskName, {
-    length,
-    seed,
-    split: "eval",
-    tokenizer: model.tokenizer,
-  });
-  const prompt = model.encode(sample.context + sample.question + sample.answerPrefix);
+  const samples = await Promise.all(Array.from({ length: count }, (_, i) => {
+    const task = TASKS[i % TASKS.length];
+    return generateSample(task, {
+      length,
+      seed,
+      index: Math.floor(i / TASKS.length),
+      split: "eval",
+      tokenizer: model.tokenizer,
+    });
+  }));
   console.log(`device: ${model.device.selection}`);
-  console.log(`task: ${sample.task}, ${prompt.length} prompt tokens (seed ${seed}, evaluation split)`);
-  console.log(`question:${sample.question.replace(/^\n/, " ")}`);
-  console.log(`expected: ${sample.answers.join(", ")}\n`);
+  console.log(
+    `${count} samples of about ${length} tokens (${TASKS.join(", ")}; evaluation split, seed ${seed})\n`,
+  );
 
-  // lukv-snapkv reads the shipped profile models/tiny/lukv-snapkv.json by its name.
+  // The first sample, streamed: the context is compressed, then the question appended (query-agnostic).
+  const first = samples[0];
+  console.log(`sample 1 (${first.task}):${first.question.replace(/^\n/, " ")}`);
+  console.log(`expected: ${first.answers.join(", ")}`);
+  const encoder = new TextEncoder();
   const runs = [
     { label: "full cache", options: {} },
-    { label: `lukv-snapkv at ${ratio}`, options: { press: "lukv-snapkv", compressionRatio: ratio } },
+    ...RATIOS.flatMap((ratio) =>
+      PRESSES.map((press) => ({ label: `${press} at ${ratio}`, options: { press, compressionRatio: ratio } }))
+    ),
   ];
-  const encoder = new TextEncoder();
   for (const { label, options } of runs) {
-    await Deno.stdout.write(encoder.encode(`[${label}]${sample.answerPrefix}`));
-    const run = model.generate(prompt, { maxNewTokens: ANSWER_TOKENS, stop: ["\n"], ...options });
+    await Deno.stdout.write(encoder.encode(`[${label}]${first.answerPrefix}`));
+    const run = model.generate(
+      { context: first.context, question: first.question + first.answerPrefix },
+      { maxNewTokens: ANSWER_TOKENS, stop: ["\n"], ...options },
+    );
     let text = "";
     for await (const piece of run) {
       text += piece;
       await Deno.stdout.write(encoder.encode(piece));
     }
-    const verdict = scoreAnswer(sample, text) ? "correct" : "wrong";
-    console.log(`\n  -> ${verdict}; ${statsLine(await run.stats())}\n`);
+    const stats = await run.stats();
+    console.log(`  -> ${scoreAnswer(first, text) ? "correct" : "wrong"}, KV ${kib(stats.kvBytes)}`);
+  }
+
+  // All samples: one prefill each, every press and ratio compressed from it.
+  // lukv-expected-attention reads models/tiny/lukv-expected-attention.json by its name.
+  const presses = [
+    makeEvalPress("full"),
+    ...PRESSES.map((name) => ({ label: name, press: pressFor(model, name) })),
+  ];
+  const planned = planCells(presses, RATIOS);
+  const cells: EvalCell[] = [];
+  for (const [i, sample] of samples.entries()) {
+    const item = { task: sample.task, index: i };
+    cells.push(
+      ...evaluateSample(model, item, sample, planned, { model: "models/tiny", length, seed }, ANSWER_TOKENS),
+    );
+  }
+  console.log(`\n${count} samples, query-agnostic (context compressed, then the question appended):\n`);
+  console.log("press                          ratio  correct   KV held (of a full cache)");
+  for (const { entry, ratio } of planned) {
+    const own = cells.filter((c) => c.press === entry.label && c.ratio === ratio);
+    const kv = own.reduce((a, c) => a + c.kvBytes, 0) / own.length;
+    const full = own.reduce((a, c) => a + c.kvBytesFull, 0) / own.length;
+    console.log(
+      `${entry.label.padEnd(30)} ${(ratio ? `${ratio * 100}%` : "-").padStart(5)}  ` +
+        `${`${own.filter((c) => c.correct).length}/${own.length}`.padStart(7)}   ${kib(kv)} (${
+          (100 * kv / full).toFixed(0)
+        }%)`,
+    );
   }
 }
 
