@@ -31,6 +31,7 @@ const TITLES: Record<ChartMetric, { title: string; axis: string; format: string;
   },
 };
 
+/** Distinct colours for up to 14 presses (Tableau 10, then four darker ones), so a sweep's presses never share one. */
 const PALETTE = [
   "#4c78a8",
   "#f58518",
@@ -41,6 +42,11 @@ const PALETTE = [
   "#72b7b2",
   "#eeca3b",
   "#ff9da6",
+  "#bab0ac",
+  "#1b3a6b",
+  "#8c2d04",
+  "#00441b",
+  "#49006a",
 ];
 
 /** The chart's subtitle lines: the caller's, then the metric's note. */
@@ -48,16 +54,40 @@ function subtitles(metric: ChartMetric, subtitle?: string): string[] {
   return [subtitle, TITLES[metric].note].filter((s): s is string => s !== undefined);
 }
 
-/** A fixed colour per press, in the order given (`full` is drawn apart, as a dashed grey rule). */
+/** Query-aware presses carry this suffix (see `byProtocol`); they share their press's colour. */
+const AWARE = " [aware]";
+
+/** Per row: `base`, the press without its protocol suffix, and `protocol`, for colour and dash. */
+const PROTOCOL_FIELDS = [
+  { calculate: `replace(datum.press, '${AWARE}', '')`, as: "base" },
+  { calculate: `indexof(datum.press, '${AWARE}') >= 0 ? 'query-aware' : 'query-agnostic'`, as: "protocol" },
+];
+
+/**
+ * A fixed colour per press, in the order given, shared by its query-agnostic and
+ * query-aware rows (`full` is drawn apart, as a dashed grey rule).
+ */
 function colorOf(presses: readonly string[]) {
-  const domain = presses.filter((p) => p !== "full");
+  const domain = [...new Set(presses.filter((p) => p !== "full").map((p) => p.replace(AWARE, "")))];
   return {
-    field: "press",
+    field: "base",
     type: "nominal",
     title: "press",
     sort: domain,
     scale: { domain, range: domain.map((_, i) => PALETTE[i % PALETTE.length]) },
     legend: { labelLimit: 400 },
+  };
+}
+
+/** Solid lines for query-agnostic presses, dashed for query-aware ones (no legend when there is one protocol). */
+function dashOf(presses: readonly string[]) {
+  const both = presses.some((p) => p.endsWith(AWARE));
+  return {
+    field: "protocol",
+    type: "nominal",
+    title: "protocol",
+    scale: { domain: ["query-agnostic", "query-aware"], range: [[1, 0], [5, 3]] },
+    ...(both ? {} : { legend: null }),
   };
 }
 
@@ -86,13 +116,18 @@ function panelLayers(metric: ChartMetric, presses: readonly string[], ratios: re
     : { zero: true };
   const y = { field: metric, type: "quantitative", title: axis, axis: { format }, scale };
   const color = colorOf(presses);
-  const compressed = {
-    filter: metric === "kl" ? "datum.press !== 'full' && datum.kl > 0" : "datum.press !== 'full'",
-  };
+  const compressed = [
+    { filter: metric === "kl" ? "datum.press !== 'full' && datum.kl > 0" : "datum.press !== 'full'" },
+    ...PROTOCOL_FIELDS,
+  ];
   const layers: Record<string, unknown>[] = [
-    { transform: [compressed], mark: { type: "line", strokeWidth: 2 }, encoding: { x, y, color } },
     {
-      transform: [compressed],
+      transform: compressed,
+      mark: { type: "line", strokeWidth: 2 },
+      encoding: { x, y, color, strokeDash: dashOf(presses), detail: { field: "press" } },
+    },
+    {
+      transform: compressed,
       mark: { type: "point", filled: true, size: 40 },
       encoding: { x, y, color, tooltip: [{ field: "press" }, { field: "ratio" }, { field: metric, format }] },
     },
@@ -154,6 +189,7 @@ export function metricSvg(
     layer: [
       {
         data: { values: values.filter((s) => s.press !== "full") },
+        transform: PROTOCOL_FIELDS,
         mark: "bar",
         encoding: {
           x,
