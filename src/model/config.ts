@@ -85,27 +85,75 @@ const POSITIVE_NUMBER = "expected a positive number";
 const BOOLEAN = "expected true or false";
 const TOKEN_IDS = "expected a token id, a list of token ids or null";
 
+/**
+ * The largest value lukv accepts for each size in `config.json`, and why. Each is far
+ * above every released Llama-family model (Llama 3.1 405B: hidden 16384, MLP 53248,
+ * 126 layers, 128 heads, head_dim 128, vocab 128256; Llama 4 Scout: 10M positions), and
+ * low enough that no size computed from them leaves the safe integers or makes a host
+ * array that cannot exist; a config beyond one is a malformed file, refused before
+ * anything is allocated.
+ *
+ * @example
+ * ```ts
+ * config.headDim <= CONFIG_LIMITS.headDim; // true for every parsed config
+ * ```
+ */
+export const CONFIG_LIMITS = {
+  /** Token ids travel as int32 and index f32 logits; 2^24 keeps every id exact in a float32 too. */
+  vocabSize: 2 ** 24,
+  /** 4x the widest released model (16384). */
+  hiddenSize: 2 ** 16,
+  /** ~5x the widest released MLP (53248). */
+  intermediateSize: 2 ** 18,
+  /** 8x the deepest released model (126); weights and caches keep per-layer arrays. */
+  layers: 1024,
+  /** 8x the most query heads released (128); CUDA grids take at most 65535 heads. */
+  heads: 1024,
+  /** The CUDA attention and scoring kernels keep a head in shared memory of 256 floats. */
+  headDim: 256,
+  /**
+   * 2^27 (134M) positions: 12x Llama 4 Scout's 10M. RoPE tables grow with the positions
+   * a run uses, so a long configured context costs nothing at load.
+   */
+  maxPositionEmbeddings: 2 ** 27,
+} as const;
+
 const positiveInt = z.number({ message: POSITIVE_INT }).int({ message: POSITIVE_INT }).positive({
   message: POSITIVE_INT,
 }).safe({ message: POSITIVE_INT });
+/** A positive integer at most `max`; the message says why the bound exists. */
+const boundedInt = (max: number, why: string) =>
+  positiveInt.max(max, { message: `expected a positive integer up to ${max} (${why})` });
 const positiveNumber = z.number({ message: POSITIVE_NUMBER }).positive({ message: POSITIVE_NUMBER }).finite({
   message: POSITIVE_NUMBER,
 });
 const flag = z.boolean({ message: BOOLEAN });
+// Token ids are int32 on every path (Int32Array prompts, the argmax kernel); the cross-check
+// against vocab_size happens in parseConfig.
 const tokenId = z.number({ message: TOKEN_IDS }).int({ message: TOKEN_IDS }).nonnegative({
   message: TOKEN_IDS,
-});
+}).lt(2 ** 31, { message: TOKEN_IDS });
 const tokenIds = z.union([tokenId, z.array(tokenId, { message: TOKEN_IDS }), z.null()], {
   errorMap: () => ({ message: TOKEN_IDS }),
 });
+const maxPositions = boundedInt(
+  CONFIG_LIMITS.maxPositionEmbeddings,
+  "lukv's limit on positions, 12x the longest released context",
+);
+// The base must be at least 1 so that 1 / theta^(2i / headDim) stays finite and at most 1
+// (frequencies falling along the head); below it a tiny base overflows to Infinity.
+const ropeTheta = z.number({ message: "expected a number >= 1" }).finite({
+  message: "expected a number >= 1",
+})
+  .gte(1, { message: "expected a number >= 1" });
 const ropeScalingSchema = z.object({
   type: z.string({ message: "expected a string" }).optional(),
   rope_type: z.string({ message: "expected a string" }).optional(),
-  rope_theta: positiveNumber.optional(),
+  rope_theta: ropeTheta.optional(),
   factor: positiveNumber.optional(),
   low_freq_factor: positiveNumber.optional(),
   high_freq_factor: positiveNumber.optional(),
-  original_max_position_embeddings: positiveInt.optional(),
+  original_max_position_embeddings: maxPositions.optional(),
 }, { message: "expected an object or null" }).passthrough().nullable().optional();
 
 const identitySchema = z.object({
@@ -118,26 +166,30 @@ const identitySchema = z.object({
 
 // The fields lukv reads (unknown ones pass through); parseConfig checks the architecture
 // and the rules across fields (head counts dividing, rope scaling fields per type).
+const L = CONFIG_LIMITS;
 const configSchema = identitySchema.extend({
-  vocab_size: positiveInt,
-  hidden_size: positiveInt,
-  intermediate_size: positiveInt,
-  num_hidden_layers: positiveInt,
-  num_attention_heads: positiveInt,
-  num_key_value_heads: positiveInt.nullable().optional(),
-  head_dim: positiveInt.nullable().optional(),
+  vocab_size: boundedInt(L.vocabSize, "token ids must stay exact in int32 and float32"),
+  hidden_size: boundedInt(L.hiddenSize, "lukv's limit, 4x the widest released model"),
+  intermediate_size: boundedInt(L.intermediateSize, "lukv's limit, 5x the widest released MLP"),
+  num_hidden_layers: boundedInt(L.layers, "lukv's limit, 8x the deepest released model"),
+  num_attention_heads: boundedInt(L.heads, "lukv's limit, 8x the most heads released"),
+  num_key_value_heads: boundedInt(L.heads, "lukv's limit, 8x the most heads released").nullable()
+    .optional(),
+  head_dim: boundedInt(L.headDim, "the CUDA attention kernels hold a head of at most 256").nullable()
+    .optional(),
   hidden_act: z.literal("silu", {
     errorMap: () => ({ message: 'expected "silu" (the SwiGLU MLP of this family)' }),
   }).optional(),
-  rms_norm_eps: positiveNumber.optional(),
-  rope_theta: positiveNumber.optional(),
+  // An epsilon of 1 or more would swamp the mean square of the activations it guards.
+  rms_norm_eps: positiveNumber.lt(1, { message: "expected a positive number below 1" }).optional(),
+  rope_theta: ropeTheta.optional(),
   rope_scaling: ropeScalingSchema,
   rope_parameters: ropeScalingSchema,
-  max_position_embeddings: positiveInt,
+  max_position_embeddings: maxPositions,
   tie_word_embeddings: flag.optional(),
   attention_bias: flag.optional(),
   mlp_bias: flag.optional(),
-  sliding_window: positiveInt.nullable().optional(),
+  sliding_window: maxPositions.nullable().optional(),
   use_sliding_window: flag.optional(),
   bos_token_id: tokenIds.optional(),
   eos_token_id: tokenIds.optional(),
@@ -179,6 +231,13 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     );
     headDim = Math.floor(headDim);
   }
+  if (c.head_dim == null && headDim > CONFIG_LIMITS.headDim) {
+    problem(
+      "hidden_size",
+      `hidden_size / num_attention_heads = ${headDim} exceeds the head dimension limit ` +
+        `${CONFIG_LIMITS.headDim} (the CUDA attention kernels hold a head of at most 256)`,
+    );
+  }
   if (headDim % 2 !== 0) {
     problem(
       c.head_dim == null ? "hidden_size" : "head_dim",
@@ -192,6 +251,25 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   }
   const ropeField = c.rope_scaling != null ? "rope_scaling" : "rope_parameters";
   const ropeScaling = normaliseRopeScaling(c.rope_scaling ?? c.rope_parameters, ropeField, problem);
+  // The full-context KV cache is the largest size computed from the config (keys and
+  // values, f32, every layer); every other product of these fields is smaller.
+  const kvBytes = c.num_hidden_layers * 2 * kvHeads * headDim * c.max_position_embeddings * 4;
+  if (!Number.isSafeInteger(kvBytes)) {
+    problem(
+      "max_position_embeddings",
+      `${c.max_position_embeddings} positions make a full KV cache of ${kvBytes.toExponential(2)} bytes ` +
+        `(num_hidden_layers x 2 x num_key_value_heads x head_dim x positions x 4), beyond 2^53`,
+    );
+  }
+  const checkToken = (field: string, value: number | number[] | null | undefined) => {
+    for (const tokenId of value == null ? [] : typeof value === "number" ? [value] : value) {
+      if (tokenId >= c.vocab_size) {
+        problem(field, `token id ${tokenId} is not below vocab_size (${c.vocab_size})`);
+      }
+    }
+  };
+  checkToken("bos_token_id", c.bos_token_id);
+  checkToken("eos_token_id", c.eos_token_id);
   if (problems.length > 0) throw configError(problems);
 
   const attentionBias = c.attention_bias ?? false;

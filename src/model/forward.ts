@@ -12,6 +12,24 @@ import type { LayerWeights, ModelWeights } from "./weights.ts";
 /** Rows pushed through a layer at once: bounds the MLP's scratch memory on long prompts. */
 const CHUNK_ROWS = 256;
 
+/**
+ * The smallest RoPE table `LlamaForward` builds, in positions: small enough to cost
+ * nothing (4096 x 64 x 2 floats for head_dim 128, 2 MiB), large enough that short runs
+ * never rebuild it.
+ *
+ * @example
+ * ```ts
+ * forward.ropeTableLength === Math.min(ROPE_MIN_ROWS, config.maxPositionEmbeddings); // after a short run
+ * ```
+ */
+export const ROPE_MIN_ROWS = 4096;
+
+/** The device RoPE tables, each `[positions, headDim / 2]`. */
+interface RopeTensors {
+  cos: Tensor<"f32">;
+  sin: Tensor<"f32">;
+}
+
 /** Scratch tensors for up to `rows` rows of one layer. */
 class Workspace implements Disposable {
   readonly normed: Tensor<"f32">;
@@ -49,15 +67,30 @@ class Workspace implements Disposable {
  * ```
  */
 export class LlamaForward implements Disposable {
-  readonly #cos: Tensor<"f32">;
-  readonly #sin: Tensor<"f32">;
+  #rope: RopeTensors | null = null;
   #workspace: Workspace | null = null;
 
-  /** Uploads the RoPE tables for `config.maxPositionEmbeddings` positions; the weights stay the caller's. */
-  constructor(readonly device: Device, readonly config: ModelConfig, readonly weights: ModelWeights) {
-    const { cos, sin } = ropeTables(config, config.maxPositionEmbeddings);
-    this.#cos = device.fromArray("f32", cos, [config.maxPositionEmbeddings, config.headDim / 2]);
-    this.#sin = device.fromArray("f32", sin, [config.maxPositionEmbeddings, config.headDim / 2]);
+  /**
+   * Keeps the config and weights (they stay the caller's). No RoPE table is built here:
+   * `run` builds cos/sin rows for the positions it reaches, so a config that allows 10M
+   * positions loads as fast as one that allows 2K.
+   */
+  constructor(readonly device: Device, readonly config: ModelConfig, readonly weights: ModelWeights) {}
+
+  /**
+   * Rows of the RoPE cos/sin tables built so far (each `[ropeTableLength, headDim / 2]`
+   * f32 on the device): 0 before the first run, then the positions runs have reached,
+   * rounded up to a power of two (at least {@linkcode ROPE_MIN_ROWS}) and capped at
+   * `maxPositionEmbeddings`.
+   *
+   * @example
+   * ```ts
+   * forward.run(ids, cache).close();
+   * forward.ropeTableLength >= cache.length; // true
+   * ```
+   */
+  get ropeTableLength(): number {
+    return this.#rope?.cos.shape[0] ?? 0;
   }
 
   /**
@@ -70,6 +103,7 @@ export class LlamaForward implements Disposable {
   run(ids: Int32Array, cache: KvCache, observers: readonly ForwardObserver[] = []): Tensor<"f32"> {
     const { hiddenSize, rmsNormEps } = this.config;
     cache.reserve(ids.length);
+    const { cos, sin } = this.#ropeTables(cache.length + ids.length);
     const hidden = this.device.empty("f32", [ids.length, hiddenSize]);
     try {
       ops.embedding(hidden, this.weights.embed, ids);
@@ -79,7 +113,8 @@ export class LlamaForward implements Disposable {
         const kv = cache.layer(l);
         for (let start = 0; start < ids.length; start += chunk) {
           const rows = Math.min(chunk, ids.length - start);
-          this.#layer(layer, l, hidden.rows(start, rows), cache.length + start, kv, observers, workspace);
+          const x = hidden.rows(start, rows);
+          this.#layer(layer, l, x, cache.length + start, kv, observers, workspace, cos, sin);
         }
         for (const o of observers) o.layerDone?.(l);
       });
@@ -108,6 +143,8 @@ export class LlamaForward implements Disposable {
     kv: LayerKv,
     observers: readonly ForwardObserver[],
     ws: Workspace,
+    cos: Tensor<"f32">,
+    sin: Tensor<"f32">,
   ) {
     const { heads, kvHeads, headDim, rmsNormEps: eps } = this.config;
     const rows = x.shape[0];
@@ -124,8 +161,8 @@ export class LlamaForward implements Disposable {
     }
     for (const o of observers) o.queriesBeforeRope?.(l, q, pos0);
     const q3 = q.reshape([rows, heads, headDim]), k3 = k.reshape([rows, kvHeads, headDim]);
-    ops.rope(q3, this.#cos, this.#sin, pos0);
-    ops.rope(k3, this.#cos, this.#sin, pos0);
+    ops.rope(q3, cos, sin, pos0);
+    ops.rope(k3, cos, sin, pos0);
     kv.write(k3, v.reshape([rows, kvHeads, headDim]), pos0);
     for (const o of observers) o.queriesAfterWrite?.(l, q3, pos0);
     const attended3 = attended.reshape([rows, heads, headDim]);
@@ -142,6 +179,37 @@ export class LlamaForward implements Disposable {
     ops.add(x, x, normed);
   }
 
+  /**
+   * RoPE tables covering positions `0 .. end - 1`, rebuilt (doubling, so a long decode
+   * rebuilds them O(log T) times) when a run reaches past them. Capped at
+   * `maxPositionEmbeddings`: a run beyond it fails in the rope kernel's table check, as
+   * it did when the whole table was built at load.
+   */
+  #ropeTables(end: number): RopeTensors {
+    const max = this.config.maxPositionEmbeddings;
+    if (this.#rope === null || this.ropeTableLength < Math.min(end, max)) {
+      const length = Math.min(max, Math.max(ROPE_MIN_ROWS, end, 2 * this.ropeTableLength));
+      const { cos, sin } = ropeTables(this.config, length);
+      const shape = [length, this.config.headDim / 2];
+      const cosTensor = this.device.fromArray("f32", cos, shape);
+      try {
+        const sinTensor = this.device.fromArray("f32", sin, shape);
+        this.#closeRope();
+        this.#rope = { cos: cosTensor, sin: sinTensor };
+      } catch (error) {
+        cosTensor.close();
+        throw error;
+      }
+    }
+    return this.#rope;
+  }
+
+  #closeRope(): void {
+    this.#rope?.cos.close();
+    this.#rope?.sin.close();
+    this.#rope = null;
+  }
+
   /** A workspace of at least `rows` rows, kept between calls (decode reuses one of 1 row). */
   #scratch(rows: number): Workspace {
     if (!this.#workspace || this.#workspace.rows < rows) {
@@ -154,7 +222,6 @@ export class LlamaForward implements Disposable {
   /** Frees the RoPE tables and scratch (not the weights). */
   [Symbol.dispose](): void {
     this.#workspace?.[Symbol.dispose]();
-    this.#cos.close();
-    this.#sin.close();
+    this.#closeRope();
   }
 }

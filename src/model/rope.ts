@@ -1,6 +1,6 @@
 /** Rotary position embedding tables: inverse frequencies (with linear or llama3 scaling) and cos/sin rows per position. */
 
-import type { ModelConfig, RopeScaling } from "./config.ts";
+import { CONFIG_LIMITS, type ModelConfig, type RopeScaling } from "./config.ts";
 
 /**
  * The RoPE inverse frequencies of a head of width `headDim`, in float64, Hugging Face
@@ -23,8 +23,14 @@ export function inverseFrequencies(
   theta: number,
   scaling: RopeScaling | null = null,
 ): Float64Array {
-  if (!Number.isSafeInteger(headDim) || headDim <= 0 || headDim % 2 !== 0) {
-    throw new RangeError(`headDim must be a positive even integer, got ${headDim}`);
+  // The bound keeps a config that bypassed parseConfig (random models, benchmarks) from
+  // building a table of a billion frequencies.
+  if (
+    !Number.isSafeInteger(headDim) || headDim <= 0 || headDim % 2 !== 0 || headDim > CONFIG_LIMITS.headDim
+  ) {
+    throw new RangeError(
+      `headDim must be a positive even integer up to ${CONFIG_LIMITS.headDim}, got ${headDim}`,
+    );
   }
   if (!(theta > 0) || !Number.isFinite(theta)) {
     throw new RangeError(`theta must be a positive number, got ${theta}`);
@@ -70,7 +76,7 @@ export interface RopeTables {
  *
  * @example
  * ```ts
- * const { cos, sin } = ropeTables(config, config.maxPositionEmbeddings); // each [length, headDim / 2]
+ * const { cos, sin } = ropeTables(config, 4096); // positions 0 .. 4095, each [4096, headDim / 2]
  * ```
  */
 export function ropeTables(
