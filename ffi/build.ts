@@ -1,4 +1,8 @@
-/** Compiles lukv's native libraries: CPU with the system C compiler, CUDA with nvcc. */
+/**
+ * Compiles lukv's native libraries: CPU with the system C compiler; CUDA with nvcc when
+ * this machine has an NVIDIA GPU, or when `--cuda` asks for it (CI compiles it there).
+ * Progress goes to stderr, so commands that build first keep stdout for their result.
+ */
 
 import { parseArgs } from "node:util";
 
@@ -142,6 +146,28 @@ export async function compileCudaLibrary(
   return { ...(await compileAtomically(options.nvcc ?? "nvcc", args, outFile)), notes: [] };
 }
 
+/**
+ * True when this machine shows an NVIDIA GPU to its driver (`/proc/driver/nvidia/gpus/*`
+ * or `/dev/nvidia0`): the CUDA library is only worth compiling where it can run.
+ *
+ * @example
+ * ```ts
+ * if (hasNvidiaGpu()) console.log("a GPU is here");
+ * ```
+ */
+export function hasNvidiaGpu(): boolean {
+  try {
+    if ([...Deno.readDirSync("/proc/driver/nvidia/gpus")].length > 0) return true;
+  } catch {
+    // no driver, or not Linux
+  }
+  try {
+    return Deno.statSync("/dev/nvidia0").isCharDevice === true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when `command --version` runs. */
 export async function hasCommand(command: string): Promise<boolean> {
   try {
@@ -239,6 +265,7 @@ async function main(): Promise<void> {
     options: {
       out: { type: "string", default: "build" },
       "cpu-only": { type: "boolean", default: false },
+      cuda: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       "cuda-arch": { type: "string", default: "80,90" },
     },
@@ -251,23 +278,30 @@ async function main(): Promise<void> {
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
   const cpuFile = `${values.out}/${libraryFileName("cpu")}`;
   if (!values.force && upToDate(cpuFile, CPU_SOURCES)) {
-    console.log(`${cpuFile} is up to date`);
+    console.error(`${cpuFile} is up to date`);
   } else {
     const cpu = await compileCpuLibrary(cpuFile);
-    console.log(`built ${cpu.path} in ${seconds()} s${cpu.notes.map((n) => ` (${n})`).join("")}`);
+    console.error(`built ${cpu.path} in ${seconds()} s${cpu.notes.map((n) => ` (${n})`).join("")}`);
   }
   if (values["cpu-only"]) return;
+  // A CUDA library that cannot run costs a first run 30 s: it is built where a GPU is, or when asked (CI).
+  if (!values.cuda && !hasNvidiaGpu()) {
+    console.error("CUDA library skipped: no NVIDIA GPU here (--cuda builds it anyway)");
+    return;
+  }
   if (!(await hasCommand("nvcc"))) {
-    console.log("CUDA library skipped: nvcc not found (install the CUDA toolkit to build it)");
+    const message = "CUDA library skipped: nvcc not found (install the CUDA toolkit to build it)";
+    if (values.cuda) throw new BuildError(message.replace("skipped", "asked for with --cuda, but"));
+    console.error(message);
     return;
   }
   const cudaFile = `${values.out}/${libraryFileName("cuda")}`;
   if (!values.force && upToDate(cudaFile, cudaSources())) {
-    console.log(`${cudaFile} is up to date`);
+    console.error(`${cudaFile} is up to date`);
     return;
   }
   const cuda = await compileCudaLibrary(cudaFile, { archs });
-  console.log(`built ${cuda.path} in ${seconds()} s`);
+  console.error(`built ${cuda.path} in ${seconds()} s`);
 }
 
 if (import.meta.main) {

@@ -74,7 +74,7 @@ probe='import { openDevice } from "./mod.ts"; const d = await openDevice("cuda")
     exit 0
   fi
   echo "carried CUDA library missing or not opening: building it here for sm_90"
-  "$deno" run -A "${flags[@]}" ffi/build.ts --force --cuda-arch 90 && timeout 90 "$deno" eval "${flags[@]}" "$probe"
+  "$deno" run -A "${flags[@]}" ffi/build.ts --force --cuda --cuda-arch 90 && timeout 90 "$deno" eval "${flags[@]}" "$probe"
 ) >"$out/build.log" 2>&1
 build_rc=$?
 touch build/liblukv_*.so 2>/dev/null

@@ -20,7 +20,7 @@ import { evaluateSample, planCells } from "../eval/sample_eval.ts";
 import { generateSample, scoreAnswer, type TaskName } from "../eval/tasks/mod.ts";
 import { loadModel } from "../pipeline/model.ts";
 import { pressFor } from "../pipeline/presses.ts";
-import { runCli, UsageError } from "./run.ts";
+import { cliArgs, runCli, UsageError } from "./run.ts";
 
 const MODEL_DIR = new URL("../../models/tiny/", import.meta.url).pathname;
 const ANSWER_TOKENS = 24;
@@ -41,7 +41,7 @@ function kib(bytes: number): string {
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       seed: { type: "string", default: "1" },
       samples: { type: "string", default: "10" },

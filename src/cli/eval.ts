@@ -18,7 +18,13 @@ import { parseArgs } from "node:util";
 import type { DeviceRequest } from "../backend/device.ts";
 import { type EvalItem, taskItems } from "../eval/items.ts";
 import { runEvalInWorkers } from "../eval/parallel.ts";
-import { DEFAULT_PRESSES, type EvalPress, evalPresses, loadProfiles } from "../eval/press_set.ts";
+import {
+  DEFAULT_PRESSES,
+  type EvalPress,
+  evalPresses,
+  loadProfiles,
+  paramsForScorer,
+} from "../eval/press_set.ts";
 import { byProtocol, type Protocol, PROTOCOLS, ResultsFile } from "../eval/results.ts";
 import { type EvalProgress, runEval } from "../eval/runner.ts";
 import { answerBudget, encodeSample } from "../eval/sample_eval.ts";
@@ -26,7 +32,9 @@ import { summaryTable } from "../eval/summary.ts";
 import { generateSample, TASK_NAMES, type TaskName } from "../eval/tasks/mod.ts";
 import { loadModel, type Model } from "../pipeline/model.ts";
 import { parsePressName, PRESS_GRAMMAR } from "../press/registry.ts";
-import { runCli, UsageError } from "./run.ts";
+import { makeScorer, scorerParamNames } from "../press/scorers/registry.ts";
+import type { ScorerParams } from "../press/scorers/scorer.ts";
+import { checkModelDir, cliArgs, progress, runCli, UsageError, usageError } from "./run.ts";
 import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 
 const USAGE = `usage: deno task eval --model DIR --out results.jsonl
@@ -62,7 +70,7 @@ function list(text: string): string[] {
 /** The command line, checked without touching the model. */
 function parse(args: string[]) {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       model: { type: "string" },
       out: { type: "string" },
@@ -92,7 +100,7 @@ function parse(args: string[]) {
     try {
       parsePressName(press);
     } catch (error) {
-      throw new UsageError((error as Error).message);
+      throw usageError(error);
     }
   }
   const ratios = list(values.ratios).map((text) => {
@@ -100,6 +108,11 @@ function parse(args: string[]) {
     if (!(ratio >= 0 && ratio < 1)) throw new UsageError(`--ratios: ${text} is not a ratio in [0, 1)`);
     return ratio;
   });
+  if (ratios.length === 0 && presses.some((p) => p !== "full")) {
+    throw new UsageError(`--ratios gives no ratio ("${values.ratios}"), and ${presses.join(", ")} compress`);
+  }
+  const scorerParams = parseScorerParams(values["scorer-param"]);
+  checkScorerParams(presses, scorerParams);
   if (new Set(ratios).size !== ratios.length) throw new UsageError(`--ratios repeat: ${values.ratios}`);
   const modes: Protocol[] = values.mode === "both" ? [...PROTOCOLS] : [values.mode as Protocol];
   if (!["agnostic", "aware", "both"].includes(values.mode)) {
@@ -122,7 +135,7 @@ function parse(args: string[]) {
     ratios,
     modes,
     profiles: usesLukv ? values.profile : [],
-    scorerParams: parseScorerParams(values["scorer-param"]),
+    scorerParams,
     maxNewTokens: values["max-new-tokens"] === undefined
       ? undefined
       : integer("max-new-tokens", values["max-new-tokens"], 1),
@@ -140,10 +153,33 @@ function progressBar(): (p: EvalProgress) => void {
     drawn = now;
     const width = 30, filled = Math.round((width * done) / Math.max(1, total));
     const eta = written === 0 ? "?" : `${((elapsedMs / written) * (total - done) / 1000).toFixed(0)} s`;
-    const line = `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} cells, ` +
+    const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} cells, ` +
       `${(elapsedMs / 1000).toFixed(0)} s, ETA ${eta}   `;
-    Deno.stderr.writeSync(new TextEncoder().encode(done === total ? `${line}\n` : line));
+    progress(line, done === total);
   };
+}
+
+/**
+ * The scorer parameters, checked before the model loads: each must be taken by the
+ * scorer of some press (a `lukv` press's scorer is its profile's, known only later), with
+ * values its scorer accepts.
+ */
+function checkScorerParams(presses: readonly string[], params: ScorerParams): void {
+  if (presses.includes("lukv")) return;
+  const scorers = presses.map((p) => parsePressName(p).scorer);
+  for (const key of Object.keys(params)) {
+    if (!scorers.some((s) => s && scorerParamNames(s).includes(key))) {
+      throw new UsageError(`no press's scorer takes ${key} (presses: ${presses.join(", ")})`);
+    }
+  }
+  for (const scorer of new Set(scorers)) {
+    if (!scorer) continue;
+    try {
+      makeScorer(scorer, paramsForScorer(scorer, params));
+    } catch (error) {
+      throw usageError(error);
+    }
+  }
 }
 
 /** The presses, the length and the samples, checked against the model before any work. */
@@ -184,6 +220,7 @@ async function prepare(
 
 async function main(args: string[]): Promise<void> {
   const options = parse(args);
+  checkModelDir(options.model);
   // Evaluation is mostly one-token steps, too small for OpenMP; cores are filled by workers
   // instead, and OpenMP threads beyond the free cores spin (10x slower on a busy machine).
   if (Deno.env.get("OMP_NUM_THREADS") === undefined) Deno.env.set("OMP_NUM_THREADS", "1");

@@ -11,13 +11,18 @@
  */
 
 import { parseArgs } from "node:util";
-import { runCli, UsageError } from "./run.ts";
+import { checkModelDir, cliArgs, runCli, UsageError, usageError } from "./run.ts";
 import type { DeviceRequest } from "../backend/device.ts";
 import { budgetStats } from "../lukv/budgets.ts";
 import { type Profile, readProfile } from "../lukv/profile.ts";
 import { readBudgetNpy } from "../lukv/table_npy.ts";
 import { loadModel } from "../pipeline/model.ts";
-import { PRESS_GRAMMAR } from "../press/registry.ts";
+import { checkCompressionRatio } from "../lukv/tables.ts";
+import { sampleToken } from "../model/sampling.ts";
+import { StopStrings } from "../model/stop.ts";
+import type { GenerateOptions } from "../pipeline/generate.ts";
+import { parsePressName, PRESS_GRAMMAR } from "../press/registry.ts";
+import { makeScorer } from "../press/scorers/registry.ts";
 import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 
 const USAGE = `usage: deno task generate --model DIR (--prompt TEXT | --prompt-file F)
@@ -61,9 +66,46 @@ async function loadProfile(path: string, scorer: string): Promise<Profile> {
   };
 }
 
+/**
+ * The generation options a command line gives, checked before any model loads: the press
+ * (a press other than `full` needs `--ratio`, `--ratio` needs such a press) and its scorer
+ * parameters, the sampling options, the numbers.
+ */
+function checkOptions(options: GenerateOptions): void {
+  const press = options.press as string;
+  try {
+    const { scorer } = parsePressName(press);
+    if (scorer) makeScorer(scorer, options.scorerParams);
+    if (press !== "full" && options.compressionRatio === undefined) {
+      throw new UsageError(`--press ${press} needs --ratio R (the fraction of the KV cache to remove)`);
+    }
+    if (press === "full" && options.compressionRatio !== undefined) {
+      throw new UsageError(`--ratio needs a --press that compresses; ${PRESS_GRAMMAR}`);
+    }
+    if (options.compressionRatio !== undefined) checkCompressionRatio(options.compressionRatio);
+    sampleToken(new Float32Array([0]), options, () => 0);
+    new StopStrings(options.stop ?? []);
+    for (
+      const [name, value] of [["max-new-tokens", options.maxNewTokens], [
+        "compress-every",
+        options.compressEvery,
+      ]]
+    ) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
+        throw new UsageError(`--${name} needs a positive integer, got ${value}`);
+      }
+    }
+    if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) {
+      throw new UsageError(`--seed needs an integer, got ${options.seed}`);
+    }
+  } catch (error) {
+    throw usageError(error);
+  }
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       model: { type: "string" },
       prompt: { type: "string" },
@@ -90,7 +132,21 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("give exactly one of --prompt and --prompt-file");
   }
   if (!["cpu", "cuda", "auto"].includes(values.device)) throw new UsageError(`--device is cpu, cuda or auto`);
+  const options: GenerateOptions = {
+    press: values.press,
+    compressionRatio: number("ratio", values.ratio),
+    scorerParams: parseScorerParams(values["scorer-param"]),
+    compressEvery: number("compress-every", values["compress-every"]),
+    maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
+    temperature: number("temperature", values.temperature),
+    topK: number("top-k", values["top-k"]),
+    topP: number("top-p", values["top-p"]),
+    seed: number("seed", values.seed),
+    stop: values.stop,
+  };
+  checkOptions(options);
   const text = values.prompt ?? await Deno.readTextFile(values["prompt-file"]!);
+  checkModelDir(values.model);
   using model = await loadModel(values.model, { device: values.device as DeviceRequest });
   const ids = values.chat
     ? model.encode(model.tokenizer.applyChatTemplate([{ role: "user", content: text }]), {
@@ -101,19 +157,7 @@ async function main(args: string[]): Promise<void> {
   const prompt = values.question === undefined
     ? ids
     : { context: ids, question: model.encode(values.question, { addSpecialTokens: false }) };
-  const run = model.generate(prompt, {
-    press: values.press,
-    compressionRatio: number("ratio", values.ratio),
-    profile,
-    scorerParams: parseScorerParams(values["scorer-param"]),
-    compressEvery: number("compress-every", values["compress-every"]),
-    maxNewTokens: number("max-new-tokens", values["max-new-tokens"]),
-    temperature: number("temperature", values.temperature),
-    topK: number("top-k", values["top-k"]),
-    topP: number("top-p", values["top-p"]),
-    seed: number("seed", values.seed),
-    stop: values.stop,
-  });
+  const run = model.generate(prompt, { ...options, profile });
   const out = new TextEncoder();
   for await (const piece of run) await Deno.stdout.write(out.encode(piece));
   const s = await run.stats();

@@ -15,14 +15,14 @@ import { headHeatmapSvg } from "../eval/charts/head_heatmap.ts";
 import { retrievalScores } from "../eval/retrieval_heads.ts";
 import { generateSamples } from "../eval/tasks/mod.ts";
 import { loadModel } from "../pipeline/model.ts";
-import { runCli, UsageError } from "./run.ts";
+import { checkModelDir, cliArgs, runCli, UsageError } from "./run.ts";
 
 const USAGE =
   "usage: deno task heads --model DIR [--samples 20] [--length N] [--seed 5] [--svg OUT.svg] [--device]";
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       model: { type: "string" },
       samples: { type: "string", default: "20" },
@@ -35,6 +35,7 @@ async function main(args: string[]): Promise<void> {
   if (!values.model) throw new UsageError("--model DIR is required");
   const count = Number(values.samples), seed = Number(values.seed);
   if (!Number.isSafeInteger(count) || count < 1) throw new UsageError(`--samples needs a positive integer`);
+  checkModelDir(values.model);
   using model = await loadModel(values.model, { device: values.device as DeviceRequest });
   const length = values.length ? Number(values.length) : model.contextLimit - 16;
   const samples = await generateSamples("needle", {

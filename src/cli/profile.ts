@@ -16,11 +16,11 @@ import { keepHeatmapSvg, utilityCurvesSvg } from "../eval/charts/profile_charts.
 import { writeProfile } from "../lukv/profile.ts";
 import { calibrationSet } from "../eval/calibration.ts";
 import { profileModel } from "../pipeline/profiling.ts";
-import { SCORER_NAMES } from "../press/scorers/registry.ts";
+import { makeScorer, SCORER_NAMES } from "../press/scorers/registry.ts";
 import { parseScorerParams, SCORER_PARAM_USAGE } from "./scorer_params.ts";
 import { writeBudgetNpy } from "../lukv/table_npy.ts";
 import { loadModel } from "../pipeline/model.ts";
-import { runCli, UsageError } from "./run.ts";
+import { checkModelDir, cliArgs, progress, runCli, UsageError, usageError } from "./run.ts";
 
 const USAGE = `usage: deno task profile --model DIR --scorer SCORER --out P.json
   (SCORER: ${SCORER_NAMES.join(", ")}; a lukv-SCORER press finds DIR/lukv-SCORER.json by name)
@@ -41,17 +41,17 @@ function integer(flag: string, text: string | undefined, fallback: number): numb
 }
 
 /** A one-line progress bar with an ETA, redrawn in place on stderr. */
-function progress(done: number, total: number, elapsedMs: number): void {
+function progressBar(done: number, total: number, elapsedMs: number): void {
   const width = 30, filled = Math.round((width * done) / total);
   const eta = done === 0 ? "?" : `${((elapsedMs / done) * (total - done) / 1000).toFixed(0)} s`;
-  const line = `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} pairs, ` +
+  const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} pairs, ` +
     `${(elapsedMs / 1000).toFixed(0)} s, ETA ${eta}   `;
-  Deno.stderr.writeSync(new TextEncoder().encode(done === total ? `${line}\n` : line));
+  progress(line, done === total);
 }
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       model: { type: "string" },
       scorer: { type: "string" },
@@ -76,6 +76,14 @@ async function main(args: string[]): Promise<void> {
   }
   const decodeTokens = integer("decode-tokens", values["decode-tokens"], 64);
   const seed = integer("seed", values.seed, 1), samples = integer("samples", values.samples, 8);
+  const sink = integer("sink", values.sink, 4), window = integer("window", values.window, 32);
+  const scorerParams = parseScorerParams(values["scorer-param"]);
+  try {
+    makeScorer(values.scorer, scorerParams); // a bad scorer or parameter, before the model loads
+  } catch (error) {
+    throw usageError(error);
+  }
+  checkModelDir(values.model);
   using model = await loadModel(values.model, { device: values.device as DeviceRequest });
   const length = integer("length", values.length, model.contextLimit - decodeTokens - 32);
   const started = performance.now();
@@ -83,26 +91,32 @@ async function main(args: string[]): Promise<void> {
     `profiling ${values.model} on ${model.device.selection}: ${samples} contexts of ${length} tokens`,
   );
   const items = await calibrationSet(model, { samples, length, seed });
-  progress(0, items.length * 2, 0);
+  progressBar(0, items.length * 2, 0);
   const run = await profileModel(model, {
     scorer: values.scorer,
-    scorerParams: parseScorerParams(values["scorer-param"]),
-    sink: integer("sink", values.sink, 4),
-    window: integer("window", values.window, 32),
+    scorerParams,
+    sink,
+    window,
     decodeTokens,
     scope: values.scope,
     calibration: { name: `lukv tasks, calibration split, seed ${seed}`, items, seed },
-    onProgress: progress,
+    onProgress: progressBar,
   });
   await Deno.writeTextFile(values.out, writeProfile(run.profile));
   if (values.npy) await Deno.writeFile(values.npy, writeBudgetNpy(run.profile.budgets));
   const stem = values.out.replace(/\.json$/, "");
   const title = `${run.profile.model.id}, ${run.profile.scorer.name}`;
   await Deno.writeTextFile(`${stem}-keep.svg`, await keepHeatmapSvg(run.profile.budgets, title));
-  const { sink, window } = run.profile;
+  const protections = run.profile;
   await Deno.writeTextFile(
     `${stem}-curves.svg`,
-    await utilityCurvesSvg(run.oracles[0], run.scores[0], run.profile.budgets, sink, window),
+    await utilityCurvesSvg(
+      run.oracles[0],
+      run.scores[0],
+      run.profile.budgets,
+      protections.sink,
+      protections.window,
+    ),
   );
   const at80 = run.profile.stats[79];
   console.log(

@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { writeReport } from "../eval/report.ts";
 import { byProtocol, readResults } from "../eval/results.ts";
-import { runCli, UsageError } from "./run.ts";
+import { cliArgs, runCli, UsageError } from "./run.ts";
 
 const USAGE = `usage: deno task report RESULTS.jsonl --out DIR
   [--title TEXT]   the README's title (default: "Evaluation of MODEL")
@@ -20,7 +20,7 @@ const USAGE = `usage: deno task report RESULTS.jsonl --out DIR
 
 async function main(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args,
+    args: cliArgs(args),
     allowPositionals: true,
     options: { out: { type: "string" }, title: { type: "string" }, notes: { type: "string" } },
   });

@@ -1,11 +1,87 @@
-/** What every lukv command line shares: a usage error type, and one way to report failures and exit. */
+/** What every lukv command line shares: argument conventions, progress lines, and one way to report failures and exit. */
 
 /** A bad command line: reported with the usage text, exit status 2. */
 export class UsageError extends Error {}
 
 /**
- * Runs a CLI's `main`; prints `name: message` on stderr (plus `usage` for command-line
- * mistakes) and exits 2 for those, 1 for any other failure.
+ * A command-line mistake found by the library (an unknown press, a bad parameter): the
+ * same message, without the library operation's `op: ` prefix, as a usage error.
+ *
+ * @example
+ * ```ts
+ * try { makeScorer(name, params); } catch (e) { throw usageError(e); }
+ * ```
+ */
+export function usageError(error: unknown): UsageError {
+  if (error instanceof UsageError) return error;
+  const { message, op } = error as { message: string; op?: unknown };
+  const prefix = typeof op === "string" ? `${op}: ` : "";
+  return new UsageError(prefix && message.startsWith(prefix) ? message.slice(prefix.length) : message);
+}
+
+/**
+ * Command-line arguments as `node:util`'s `parseArgs` should see them: an option followed
+ * by a negative number (`--temperature -1`) is joined into `--temperature=-1`, which
+ * `parseArgs` would otherwise refuse as an ambiguous option.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseArgs({ args: cliArgs(args), options });
+ * cliArgs(["--temperature", "-1"]); // ["--temperature=-1"]
+ * ```
+ */
+export function cliArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (/^--[^=]+$/.test(args[i]) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
+}
+
+let progressOpen = false;
+
+/**
+ * Draws a one-line progress report in place on stderr (stdout carries only the
+ * command's result); `done` ends the line. A failure reported by {@linkcode runCli} while
+ * a line is open starts on a fresh line.
+ *
+ * @example
+ * ```ts
+ * progress(`[####......] 4/10 pairs`, false);
+ * ```
+ */
+export function progress(line: string, done: boolean): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}${done ? "\n" : ""}`));
+  progressOpen = !done;
+}
+
+/**
+ * Checks that a `--model` folder exists before anything is loaded, naming the flag when not.
+ *
+ * @example
+ * ```ts
+ * checkModelDir(values.model);
+ * ```
+ */
+export function checkModelDir(dir: string): void {
+  let isDirectory = false;
+  try {
+    isDirectory = Deno.statSync(dir).isDirectory;
+  } catch {
+    // reported below
+  }
+  if (!isDirectory) throw new Error(`--model ${dir}: no such model folder`);
+}
+
+/**
+ * Runs a CLI's `main`; a failure prints one line on stderr, `name: message` (plus the
+ * usage for command-line mistakes), and exits 2 for those, 1 for any other failure.
  *
  * @example
  * ```ts
@@ -19,7 +95,9 @@ export async function runCli(name: string, usage: string, main: () => Promise<vo
     const code = (e as { code?: unknown }).code;
     const isUsage = e instanceof UsageError ||
       (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
-    console.error(`${name}: ${(e as Error).message}${isUsage ? `\n${usage}` : ""}`);
+    const message = String((e as Error).message ?? e).split("\n")[0].replace(new RegExp(`^${name}: `), "");
+    if (progressOpen) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+    console.error(`${name}: ${message}${isUsage ? `\n${usage}` : ""}`);
     Deno.exit(isUsage ? 2 : 1);
   }
 }

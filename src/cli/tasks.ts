@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { runCli, UsageError } from "./run.ts";
+import { cliArgs, runCli, UsageError } from "./run.ts";
 import {
   DEFAULT_MODEL_URL,
   generateSample,
@@ -62,7 +62,7 @@ async function loadTokenizer(model: string | undefined): Promise<Tokenizer> {
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: cliArgs(args),
     options: {
       task: { type: "string" },
       length: { type: "string" },

@@ -60,7 +60,7 @@ Deno.test("generate renders the chat template and explains bad command lines", a
     [["--prompt", "x"], 2, /--model DIR is required/],
     [["--model", FIXTURE], 2, /exactly one of --prompt and --prompt-file/],
     [["--model", FIXTURE, "--prompt", "x", "--temperature", "hot"], 2, /--temperature needs a number/],
-    [["--model", "/nonexistent", "--prompt", "x"], 1, /config\.json/],
+    [["--model", "/nonexistent", "--prompt", "x"], 1, /--model \/nonexistent: no such model folder/],
   ];
   for (const [args, code, message] of cases) {
     const result = await generate(...args);

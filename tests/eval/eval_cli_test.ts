@@ -62,10 +62,10 @@ Deno.test("eval refuses bad command lines before any work, saying what is wrong"
       [["--scorer-param", "epsilon"], 2, /--scorer-param takes name=value, got "epsilon"/],
       [
         ["--scorer-param", "window=wide"],
-        1,
+        2,
         /scorer snapkv's window must be a number, got "wide"/,
       ],
-      [["--scorer-param", "epsilon=0.01"], 1, /no press's scorer takes epsilon \(presses: full, snapkv/],
+      [["--scorer-param", "epsilon=0.01"], 2, /no press's scorer takes epsilon \(presses: full, snapkv/],
       [["--presses", "full,snapkv", "--profile", `snapkv=${dir}/snapkv.json`], 2, /--profile is only for/],
       [
         ["--presses", "full,lukv"],
