@@ -76,6 +76,23 @@ function localCandidates(file: string): string[] {
 }
 
 /**
+ * OpenMP threads that spin while waiting make a busy machine catastrophic: with one core
+ * taken by another process, two spinning threads decoded 27 tokens/s where one thread
+ * managed 635 (bench/busy_decode.ts, docs/results/2026-12-04-busy-decode-cpu.md). Unless
+ * the user chose a wait policy, waiting threads sleep instead (`OMP_WAIT_POLICY=PASSIVE`),
+ * which costs little on a quiet machine. OpenMP reads this once, when the library loads.
+ */
+function defaultOpenMpWait(): void {
+  try {
+    if (Deno.env.get("OMP_WAIT_POLICY") === undefined && Deno.env.get("GOMP_SPINCOUNT") === undefined) {
+      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+    }
+  } catch {
+    // without --allow-env the library keeps OpenMP's own default
+  }
+}
+
+/**
  * dlopens `path` and checks its ABI version. Returns undefined (noting why in `tried`)
  * when the file is absent; a present but broken or stale library is an error, since
  * silently using another copy would hide it.
@@ -85,6 +102,7 @@ function open(kind: LibraryKind, path: string, tried: string[]): NativeLibrary |
     tried.push(`${path} (not found)`);
     return undefined;
   }
+  if (kind === "cpu") defaultOpenMpWait();
   let library: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     library = Deno.dlopen(path, SYMBOLS);
