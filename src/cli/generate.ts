@@ -50,7 +50,7 @@ function number(flag: string, text: string | undefined): number | undefined {
 /** A JSON profile, or a published `[99, L, H]` .npy wrapped with the given scorer and default protections. */
 async function loadProfile(path: string, scorer: string): Promise<Profile> {
   if (!path.endsWith(".npy")) return readProfile(await Deno.readTextFile(path));
-  const budgets = readBudgetNpy(await Deno.readFile(path));
+  const budgets = readBudgetNpy(await Deno.readFile(path), { name: path });
   return {
     model: { id: path, layers: budgets.layers, kvHeads: budgets.heads },
     scorer: { name: scorer, params: {} },

@@ -105,8 +105,8 @@ async function main(args: string[]): Promise<string> {
   const tables: BudgetTable[] = [];
   const lengths: number[] = [];
   for (const [oPath, sPath] of pairs) {
-    const oracle = readHeadTableNpy(await Deno.readFile(oPath), oPath);
-    const scores = readHeadTableNpy(await Deno.readFile(sPath), sPath);
+    const oracle = readHeadTableNpy(await Deno.readFile(oPath), { name: oPath, kind: "oracle" });
+    const scores = readHeadTableNpy(await Deno.readFile(sPath), { name: sPath, kind: "scores" });
     let table: BudgetTable;
     try {
       table = solveBudgets(evictionCurves(oracle, scores, protection), { scope, minKeepFraction });

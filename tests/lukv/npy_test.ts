@@ -1,6 +1,7 @@
 /** .npy round trips, NumPy's own header bytes, and the errors for files lukv cannot take. */
 
 import assert from "node:assert/strict";
+import { STATUS } from "../../src/backend/errors.ts";
 import { readNpy, writeNpy } from "../../src/lukv/npy.ts";
 
 /** Builds an .npy file the way NumPy writes it (format 1.0, header padded to 64). */
@@ -51,6 +52,8 @@ Deno.test("refuses what it cannot read, saying why", () => {
     [npy("{'descr': '<f4', 'shape': (4,), }", four), /malformed .npy header/],
     [npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four).subarray(0, 20), /truncated/],
   ];
-  for (const [bytes, message] of cases) assert.throws(() => readNpy(bytes), { name: "RangeError", message });
+  for (const [bytes, message] of cases) {
+    assert.throws(() => readNpy(bytes), { name: "LukvError", code: STATUS.FORMAT, message });
+  }
   assert.throws(() => writeNpy({ shape: [2, 2], data: new Float32Array(3) }), RangeError);
 });
