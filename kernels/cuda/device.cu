@@ -9,8 +9,15 @@ extern "C" LUKV_API int lukv_device_count(LUKV_HOST int32_t* out_count) {
   LUKV_TRY(lukv_check_host(op, "out_count", out_count));
   *out_count = 0;
   int count = 0;
-  LUKV_TRY(lukv_cuda_status(op, cudaGetDeviceCount(&count)));
-  if (count == 0) return lukv_fail(LUKV_ERR_DEVICE, "%s: no CUDA device is visible", op);
+  cudaError_t status = cudaGetDeviceCount(&count);
+  // No driver, an old one, or no device: the user's question is whether a GPU is here.
+  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
+    cudaGetLastError();
+    return lukv_fail(LUKV_ERR_DEVICE, "%s: no CUDA device found (the CUDA runtime says: %s)", op,
+                     cudaGetErrorString(status));
+  }
+  LUKV_TRY(lukv_cuda_status(op, status));
+  if (count == 0) return lukv_fail(LUKV_ERR_DEVICE, "%s: no CUDA device found", op);
   *out_count = count;
   return LUKV_OK;
 }

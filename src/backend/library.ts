@@ -4,6 +4,7 @@ import {
   BuildError,
   compileCpuLibrary,
   CPU_SOURCES,
+  hasNvidiaGpu,
   libraryFileName,
   type LibraryKind,
   MODULE_ROOT,
@@ -40,7 +41,9 @@ export async function loadLibrary(kind: LibraryKind): Promise<NativeLibrary> {
   const explicit = Deno.env.get("LUKV_LIB_DIR");
   const fix = kind === "cpu"
     ? "run `deno task build` in the lukv folder, or set LUKV_LIB_DIR to a folder holding " + file
-    : "run `deno task build` on a machine with nvcc (the CUDA toolkit), or set LUKV_LIB_DIR";
+    : hasNvidiaGpu()
+    ? "run `deno task build` on this machine with nvcc (the CUDA toolkit), or set LUKV_LIB_DIR"
+    : "no CUDA device found (no NVIDIA GPU on this machine; `deno task build --cuda` compiles the library anyway)";
   const fail = (): never => {
     throw new LukvError(
       "load",

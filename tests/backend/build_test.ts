@@ -1,10 +1,10 @@
 /** The build and the loader: source lists, compiling from sources, and the errors of a failed load. */
 
 import assert from "node:assert/strict";
-import { compileCpuLibrary, CPU_SOURCES, libraryFileName } from "../../ffi/build.ts";
+import { compileCpuLibrary, CPU_SOURCES, hasNvidiaGpu, libraryFileName } from "../../ffi/build.ts";
 import { loadLibrary } from "../../src/backend/library.ts";
 import { ABI_VERSION, SYMBOLS } from "../../src/backend/symbols.ts";
-import { STATUS } from "../../mod.ts";
+import { openDevice, STATUS } from "../../mod.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -101,4 +101,13 @@ Deno.test("closing a device after multithreaded work leaves the process healthy"
   }).output();
   assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
   assert.equal(new TextDecoder().decode(result.stdout).trim(), "closed");
+});
+
+Deno.test({
+  name:
+    "without a GPU, asking for CUDA says no CUDA device found (whether or not the CUDA library was built)",
+  ignore: hasNvidiaGpu(),
+  fn: async () => {
+    await assert.rejects(() => openDevice("cuda"), /no CUDA device found/);
+  },
 });
