@@ -1,6 +1,7 @@
 /** Every command line follows one convention: usage errors exit 2 with one line and the usage, runtime errors exit 1 with one line; stdout is the result only. */
 
 import assert from "node:assert/strict";
+import { hasNvidiaGpu } from "../../ffi/build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MODEL = `${ROOT}models/tiny`;
@@ -107,4 +108,15 @@ Deno.test("the build reports on stderr only, so commands that build first keep s
   assert.equal(code, 0, stderr);
   assert.equal(stdout, "");
   assert.match(stderr, /liblukv_cpu\.so (is up to date|in )/);
+});
+
+Deno.test({
+  name: "without a GPU the build skips the CUDA library, saying so, unless --cuda asks for it",
+  ignore: hasNvidiaGpu(),
+  fn: async () => {
+    const { code, stdout, stderr } = await run("ffi/build.ts", []);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "");
+    assert.match(stderr, /CUDA library skipped: no NVIDIA GPU here \(--cuda builds it anyway\)/);
+  },
 });
