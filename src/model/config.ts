@@ -99,8 +99,11 @@ const TOKEN_IDS = "expected a token id, a list of token ids or null";
  * ```
  */
 export const CONFIG_LIMITS = {
-  /** Token ids travel as int32 and index f32 logits; 2^24 keeps every id exact in a float32 too. */
-  vocabSize: 2 ** 24,
+  /**
+   * 2^22 (4M) ids: 16x the largest released vocabulary (262144); ids stay exact in int32
+   * and float32, and the tokenizer's tables over them build in about 0.1 s.
+   */
+  vocabSize: 2 ** 22,
   /** 4x the widest released model (16384). */
   hiddenSize: 2 ** 16,
   /** ~5x the widest released MLP (53248). */

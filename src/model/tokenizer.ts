@@ -1,9 +1,10 @@
 /** Text to token ids and back (tokenizer.json via @huggingface/tokenizers), streaming detokenization, chat templates. */
 
-import { Template } from "@huggingface/jinja";
+import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { z } from "zod";
 import { LukvError, STATUS } from "../backend/errors.ts";
+import { CONFIG_LIMITS } from "./config.ts";
 import { issueLines, readJsonFile, readTextFile } from "./json_file.ts";
 
 /** One chat turn, as chat templates expect it. */
@@ -36,12 +37,38 @@ const CONFIG_FILE = "tokenizer_config.json";
 const TEMPLATE_FILE = "chat_template.jinja";
 const MODEL_TYPES = ["BPE", "Unigram", "WordPiece"] as const;
 
-const ID = "expected a token id (an integer >= 0)";
-const id = z.number({ message: ID }).int({ message: ID }).nonnegative({ message: ID });
+/**
+ * Token ids must lie below this (the config's vocabulary bound, 2^22): ids are int32 on
+ * every path, and @huggingface/tokenizers builds tables as long as the largest id, so an
+ * id of 2^31 would loop for a minute and one of 2^32 would wrap to 0 in an Int32Array.
+ */
+const MAX_TOKEN_ID = CONFIG_LIMITS.vocabSize - 1;
+const ID = `expected a token id (an integer from 0 to ${MAX_TOKEN_ID})`;
+const id = z.number({ message: ID }).int({ message: ID }).nonnegative({ message: ID }).max(MAX_TOKEN_ID, {
+  message: ID,
+});
+const idKey = z.string().regex(/^(0|[1-9][0-9]*)$/, { message: ID }).refine(
+  (key) => Number(key) <= MAX_TOKEN_ID,
+  {
+    message: ID,
+  },
+);
 const VOCAB = "expected a map from token to id, or a list of [token, score] pairs";
 const MERGE = 'expected a merge ("a b" or ["a", "b"])';
+// Post-processors name the ids they insert: TemplateProcessing's `special_tokens.*.ids`,
+// Bert/Roberta's `sep` and `cls` as [token, id]; a Sequence nests them.
+const postProcessorSchema: z.ZodType<unknown> = z.lazy(() =>
+  z.object({
+    special_tokens: z.record(z.object({ ids: z.array(id) }).passthrough()).optional(),
+    sep: z.tuple([z.string(), id]).optional(),
+    cls: z.tuple([z.string(), id]).optional(),
+    processors: z.array(postProcessorSchema).optional(),
+  }).passthrough().nullable()
+);
 const tokenizerJsonSchema = z.object({
+  post_processor: postProcessorSchema.optional(),
   model: z.object({
+    unk_id: id.nullable().optional(),
     type: z.enum(MODEL_TYPES, {
       errorMap: () => ({
         message: `expected one of ${MODEL_TYPES.join(", ")} (what @huggingface/tokenizers implements)`,
@@ -67,6 +94,14 @@ const tokenizerJsonSchema = z.object({
   if (json.model.type === "BPE" && json.model.merges === undefined) {
     ctx.addIssue({ code: "custom", path: ["model", "merges"], message: "a BPE model needs its merges" });
   }
+  // A Unigram vocabulary is a list: its ids are its indices, so the list's length is the bound.
+  if (Array.isArray(json.model.vocab) && json.model.vocab.length > MAX_TOKEN_ID + 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["model", "vocab"],
+      message: `expected at most ${MAX_TOKEN_ID + 1} tokens`,
+    });
+  }
 });
 
 const TOKEN = "expected a token string or {content: ...}";
@@ -86,6 +121,8 @@ const tokenizerConfigSchema = z.object({
   ], { errorMap: () => ({ message: "expected a template string or a list of {name, template}" }) }).nullable()
     .optional(),
   clean_up_tokenization_spaces: z.boolean({ message: "expected true or false" }).optional(),
+  added_tokens_decoder: z.record(idKey, z.unknown(), { message: "expected a map from token id to token" })
+    .optional(),
 }, { message: "expected a JSON object" }).passthrough();
 
 function tokenText(value: z.infer<typeof specialToken> | undefined): string | null {
@@ -119,6 +156,7 @@ export class Tokenizer {
   readonly vocabSize: number;
   readonly #hf: HfTokenizer;
   readonly #template: Template | null;
+  readonly #templateSource: string;
   readonly #templateVariables: Record<string, string>;
   readonly #cleanUpSpaces: boolean;
 
@@ -188,6 +226,7 @@ export class Tokenizer {
       ? [sources.chatTemplate, TEMPLATE_FILE]
       : [pickTemplate(c.chat_template), `${CONFIG_FILE}: field \`chat_template\``];
     this.chatTemplate = template;
+    this.#templateSource = source;
     try {
       this.#template = template === null ? null : new Template(template);
     } catch (error) {
@@ -310,14 +349,21 @@ export class Tokenizer {
     ) {
       throw new TypeError("messages must be a list of {role: string, content: string}");
     }
+    const source = this.#templateSource;
     try {
-      return this.#template.render({
-        ...this.#templateVariables,
-        ...options.variables,
-        messages,
-        add_generation_prompt: options.addGenerationPrompt ?? true,
-      });
+      return renderBounded(
+        this.#template,
+        {
+          ...this.#templateVariables,
+          ...options.variables,
+          messages,
+          add_generation_prompt: options.addGenerationPrompt ?? true,
+        },
+        templateBudget(messages, options.variables),
+        source,
+      );
     } catch (error) {
+      if (error instanceof LukvError) throw error;
       throw new LukvError(
         "chat_template",
         STATUS.INVALID_ARGUMENT,
@@ -325,6 +371,138 @@ export class Tokenizer {
       );
     }
   }
+}
+
+/** What one chat template rendering may spend before it is stopped. */
+interface TemplateBudget {
+  /** Nodes the interpreter may evaluate (each loop iteration costs at least one). */
+  steps: number;
+  /** The longest string or list any expression may produce, the output included. */
+  length: number;
+}
+
+/**
+ * The budget of one rendering: far above what chat templates spend (Llama 3, Qwen and
+ * Mistral templates take ~50 steps per message and write a few characters per input
+ * character), and small enough that exhausting it takes well under a second.
+ */
+function templateBudget(messages: readonly ChatMessage[], variables: Record<string, unknown> | undefined) {
+  let inputChars = 0;
+  for (const m of messages) inputChars += m.content.length + m.role.length;
+  try {
+    inputChars += JSON.stringify(variables ?? {})?.length ?? 0;
+  } catch {
+    // Variables that are not JSON (functions, cycles) count as nothing extra.
+  }
+  return {
+    steps: 200_000 + 1_000 * messages.length,
+    length: 2 ** 22 + 8 * inputChars,
+  };
+}
+
+/**
+ * An interpreter that counts the nodes it evaluates and measures what each produces, so
+ * that a template looping 10^8 times or building a gigabyte string stops with a
+ * LukvError instead of hanging the process.
+ */
+class BoundedInterpreter extends Interpreter {
+  #steps = 0;
+
+  constructor(env: Environment, readonly budget: TemplateBudget, readonly source: string) {
+    super(env);
+  }
+
+  override evaluate(...args: Parameters<Interpreter["evaluate"]>): ReturnType<Interpreter["evaluate"]> {
+    if (++this.#steps > this.budget.steps) {
+      throw budgetError(this.source, `evaluated more than ${this.budget.steps} steps`);
+    }
+    const value = super.evaluate(...args);
+    const length = (value as { value?: unknown }).value;
+    if ((typeof length === "string" || Array.isArray(length)) && length.length > this.budget.length) {
+      throw budgetError(this.source, `produced a value longer than ${this.budget.length}`);
+    }
+    return value;
+  }
+}
+
+function budgetError(source: string, what: string): LukvError {
+  return new LukvError(
+    "chat_template",
+    STATUS.INVALID_ARGUMENT,
+    `${source}: the chat template ${what} (a runaway loop or output?); rendering stopped`,
+  );
+}
+
+/**
+ * `Template.render` with a budget: the same globals as @huggingface/jinja's
+ * `setupGlobals` (0.5.x), but `range` refuses more items than the budget allows before
+ * allocating them, and the interpreter counts steps.
+ */
+function renderBounded(
+  template: Template,
+  items: Record<string, unknown>,
+  budget: TemplateBudget,
+  source: string,
+): string {
+  const env = new Environment();
+  const globals: Record<string, unknown> = {
+    false: false,
+    true: true,
+    none: null,
+    False: false,
+    True: true,
+    None: null,
+    raise_exception: (message: unknown) => {
+      throw new Error(String(message));
+    },
+    range: (start: number, stop?: number, step = 1) => boundedRange(start, stop, step, budget, source),
+    strftime_now: strftimeNow,
+    ...items,
+  };
+  for (const [name, value] of Object.entries(globals)) env.set(name, value);
+  const result = new BoundedInterpreter(env, budget, source).run(template.parsed);
+  return (result as { value: string }).value;
+}
+
+/** Python's `range`, refusing (before allocating) more items than `budget.length`. */
+function boundedRange(
+  start: number,
+  stop: number | undefined,
+  step: number,
+  budget: TemplateBudget,
+  source: string,
+) {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error("range() step must not be zero");
+  const count = Math.max(0, Math.ceil((stop - start) / step));
+  if (!(count <= budget.length)) throw budgetError(source, `asked for range() of ${count} items`);
+  return Array.from({ length: count }, (_, i) => start + i * step);
+}
+
+/** @huggingface/jinja's `strftime_now`: %Y %m %d %b %B %H %M %% of the current local time. */
+function strftimeNow(format: string): string {
+  const date = new Date();
+  const pad2 = (n: number) => n < 10 ? "0" + n : n.toString();
+  return format.replace(/%[YmdbBHM%]/g, (token) => {
+    switch (token) {
+      case "%Y":
+        return date.getFullYear().toString();
+      case "%m":
+        return pad2(date.getMonth() + 1);
+      case "%d":
+        return pad2(date.getDate());
+      case "%b":
+        return new Intl.DateTimeFormat(undefined, { month: "short" }).format(date);
+      case "%B":
+        return new Intl.DateTimeFormat(undefined, { month: "long" }).format(date);
+      case "%H":
+        return pad2(date.getHours());
+      case "%M":
+        return pad2(date.getMinutes());
+      default:
+        return "%";
+    }
+  });
 }
 
 function pickTemplate(

@@ -256,7 +256,7 @@ Deno.test("malformed tokenizer files are FORMAT errors naming the file and field
   );
   refusesFormat(
     build({ ...json, added_tokens: [{ id: "x", content: "<s>" }] }),
-    /field `added_tokens\[0\]\.id`: expected a token id \(an integer >= 0\), got "x"/,
+    /field `added_tokens\[0\]\.id`: expected a token id \(an integer from 0 to 4194303\), got "x"/,
   );
   refusesFormat(
     build({ ...json, pre_tokenizer: { type: "Split", pattern: { Regex: "[" }, behavior: "Isolated" } }),
