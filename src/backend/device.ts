@@ -1,7 +1,7 @@
 /** Device: an opened native library (CPU or CUDA), its memory and its tensors. */
 
 import type { LibraryKind } from "../../ffi/build.ts";
-import { type DType, DTYPES, type HostArray } from "./dtype.ts";
+import { checkDType, checkHostArray, type DType, DTYPES, type HostArray } from "./dtype.ts";
 import { LukvError, STATUS } from "./errors.ts";
 import { loadLibrary, type NativeLibrary } from "./library.ts";
 import type { LukvSymbols } from "./symbols.ts";
@@ -77,9 +77,17 @@ export class Device implements Disposable {
     throw new LukvError(op, status, message || `failed with status ${status}`);
   }
 
-  /** A new tensor of uninitialised memory. `shape` holds positive integers. */
+  /**
+   * A new tensor of uninitialised memory. `shape` holds positive integers; a dtype other
+   * than f32, f16, bf16 or i32 is a TypeError naming those.
+   *
+   * @example
+   * ```ts
+   * using scratch = dev.empty("f32", [tokens, hiddenSize]);
+   * ```
+   */
   empty<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
-    if (!(dtype in DTYPES)) throw new TypeError(`unknown dtype "${dtype}"; expected f32, f16, bf16 or i32`);
+    checkDType(dtype);
     if (shape.length === 0 || !shape.every((n) => Number.isSafeInteger(n) && n > 0)) {
       throw new RangeError(`shape must be a non-empty list of positive integers, got [${shape}]`);
     }
@@ -93,7 +101,14 @@ export class Device implements Disposable {
     return tensor;
   }
 
-  /** A new tensor filled with zeros. */
+  /**
+   * A new tensor filled with zeros (same arguments as {@linkcode Device.empty}).
+   *
+   * @example
+   * ```ts
+   * using counts = dev.zeros("i32", [layers, heads]);
+   * ```
+   */
   zeros<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
     const tensor = this.empty(dtype, shape);
     try {
@@ -104,12 +119,32 @@ export class Device implements Disposable {
     }
   }
 
-  /** A new tensor holding a copy of `data`; `shape` defaults to `[data.length]`. */
+  /**
+   * A new tensor holding a copy of `data`; `shape` defaults to `[data.length]`. `data` is
+   * the dtype's host array type: Float32Array for f32, Int32Array for i32, Uint16Array
+   * (raw bits) for f16 and bf16; another type is a TypeError and a length other than the
+   * shape's product a RangeError, both naming what was given and what was expected.
+   *
+   * @example
+   * ```ts
+   * using x = dev.fromArray("f32", new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+   * using h = dev.fromArray("bf16", new Uint16Array([0x3f80, 0xbf80])); // [1, -1] as bf16 bits
+   * ```
+   */
   fromArray<D extends DType>(
     dtype: D,
     data: HostArray<D>,
-    shape: readonly number[] = [data.length],
+    shape?: readonly number[],
   ): Tensor<D> {
+    checkHostArray("fromArray", dtype, data);
+    shape ??= [data.length];
+    // A malformed shape is left to empty(), which says what a shape must be.
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (shape.every((n) => Number.isSafeInteger(n) && n > 0) && size !== data.length) {
+      throw new RangeError(
+        `fromArray: shape [${shape}] holds ${size} elements but the ${data.constructor.name} has ${data.length}`,
+      );
+    }
     const tensor = this.empty(dtype, shape);
     try {
       return tensor.copyFrom(data);

@@ -1,7 +1,7 @@
 /** Tensor: an owned block of device memory with a dtype and a shape. */
 
 import type { Device } from "./device.ts";
-import { type DType, DTYPES, type HostArray, hostArray } from "./dtype.ts";
+import { checkDType, checkHostArray, type DType, DTYPES, type HostArray, hostArray } from "./dtype.ts";
 import { LukvError, STATUS } from "./errors.ts";
 
 /** Frees memory whose Tensor was garbage-collected unclosed: a leak net, not a lifetime. */
@@ -14,6 +14,13 @@ const leakNet = new FinalizationRegistry<{ device: Device; pointer: Deno.Pointer
     }
   },
 );
+
+/**
+ * The owning tensor of each host buffer handed out by `view()`. A view holds its buffer,
+ * the buffer (through this map) its owner: so the leak net cannot free memory that a
+ * live view still reaches, however the tensor handle itself was dropped.
+ */
+const viewOwners = new WeakMap<ArrayBuffer, Tensor>();
 
 /**
  * A dtype + shape handle on memory owned by a {@linkcode Device}. Close it (or let
@@ -40,8 +47,16 @@ export class Tensor<D extends DType = DType> implements Disposable {
   /** Bytes of memory held. */
   readonly byteLength: number;
   #pointer: Deno.PointerObject | null;
-  /** The tensor owning the memory when this one is a reshape of it. */
+  /** The tensor owning the memory when this one is a reshape or rows of it. */
   #base: Tensor<D> | null;
+  /** Where this tensor's bytes start in its base's memory (0 for an owner). */
+  #byteOffset: number;
+  /**
+   * Owner only: the one ArrayBuffer over the whole memory that every `view()` of this
+   * tensor and of its reshapes and rows is a window on. `close()` detaches it, so every
+   * such view becomes empty at once instead of reaching freed memory.
+   */
+  #hostBuffer: ArrayBuffer | null = null;
 
   /**
    * Use {@linkcode Device.empty} and friends; this wraps memory the device just
@@ -54,6 +69,7 @@ export class Tensor<D extends DType = DType> implements Disposable {
     shape: readonly number[],
     base: Tensor<D> | null = null,
   ) {
+    checkDType(dtype);
     this.device = device;
     this.dtype = dtype;
     this.shape = Object.freeze([...shape]);
@@ -61,6 +77,14 @@ export class Tensor<D extends DType = DType> implements Disposable {
     this.byteLength = this.size * DTYPES[dtype].bytes;
     this.#pointer = pointer;
     this.#base = base;
+    this.#byteOffset = base
+      ? Number(BigInt(Deno.UnsafePointer.value(pointer)) - BigInt(Deno.UnsafePointer.value(base.pointer)))
+      : 0;
+    if (base && (this.#byteOffset < 0 || this.#byteOffset + this.byteLength > base.byteLength)) {
+      throw new RangeError(
+        `an alias of ${this.byteLength} bytes at offset ${this.#byteOffset} does not fit in its base's ${base.byteLength}`,
+      );
+    }
     if (!base) leakNet.register(this, { device, pointer }, this);
   }
 
@@ -126,11 +150,24 @@ export class Tensor<D extends DType = DType> implements Disposable {
   }
 
   /**
-   * A TypedArray over the tensor's own memory (CPU only; zero copy). Writes go straight
-   * to the tensor. The array must not be used after the tensor is closed.
+   * A TypedArray over the tensor's own memory (CPU only; zero copy): `size` elements of
+   * the dtype's host array type. Writes go straight to the tensor. Once the memory's owner
+   * is closed (directly, or by closing the device), every view taken of it, of its
+   * `reshape`s and `rows`, and every subarray of those, is detached: length 0, reads give
+   * `undefined`, writes go nowhere. Closing a `reshape`/`rows` alias frees nothing, so its
+   * views stay valid while the owner is open.
+   *
+   * @example
+   * ```ts
+   * using t = dev.zeros("f32", [2, 3]);
+   * const v = t.view(); // Float32Array(6) over t's memory
+   * v[4] = 42;
+   * t.close();
+   * v.length; // 0: the view cannot reach the freed memory
+   * ```
    */
   view(): HostArray<D> {
-    const pointer = this.pointer;
+    this.pointer; // throws once closed
     if (this.device.kind !== "cpu") {
       throw new LukvError(
         "tensor.view",
@@ -138,8 +175,17 @@ export class Tensor<D extends DType = DType> implements Disposable {
         `a ${this.device.kind} tensor has no host view; use toHost() or copyFrom()`,
       );
     }
-    const buffer = new Deno.UnsafePointerView(pointer).getArrayBuffer(this.byteLength);
-    return hostArray(this.dtype, buffer);
+    const owner = this.#base ?? this;
+    return hostArray(this.dtype, owner.#ownHostBuffer(), this.#byteOffset, this.size);
+  }
+
+  /** The owner's host buffer, made on first use (one per owner keeps `view()` cheap in hot loops). */
+  #ownHostBuffer(): ArrayBuffer {
+    if (this.#hostBuffer === null) {
+      this.#hostBuffer = new Deno.UnsafePointerView(this.pointer).getArrayBuffer(this.byteLength);
+      viewOwners.set(this.#hostBuffer, this);
+    }
+    return this.#hostBuffer;
   }
 
   /** A fresh host copy of the contents (any device). */
@@ -152,8 +198,18 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return out;
   }
 
-  /** Overwrites the contents from a host array of exactly `size` elements. */
+  /**
+   * Overwrites the contents from a host array of exactly `size` elements, of the dtype's
+   * host array type (Float32Array for f32, Int32Array for i32, Uint16Array raw bits for
+   * f16/bf16): another type is a TypeError, another length a `LukvError` (SHAPE).
+   *
+   * @example
+   * ```ts
+   * t.copyFrom(new Float32Array(t.size).fill(1));
+   * ```
+   */
   copyFrom(data: HostArray<D>): this {
+    checkHostArray("tensor.copyFrom", this.dtype, data);
     if (data.length !== this.size) {
       throw new LukvError(
         "tensor.copyFrom",
@@ -207,6 +263,9 @@ export class Tensor<D extends DType = DType> implements Disposable {
     if (pointer === null) return;
     this.#pointer = null;
     if (this.#base) return;
+    // transfer(0) detaches without copying; measured: the native memory is left alone (freed just below).
+    this.#hostBuffer?.transfer(0);
+    this.#hostBuffer = null;
     leakNet.unregister(this);
     this.device.release(pointer);
   }
