@@ -123,3 +123,25 @@ deviceTest("an unknown dtype is a TypeError naming the dtypes accepted, at every
   }
   assert.equal(dev.liveBytes(), before);
 });
+
+Deno.test("a live view keeps its dropped tensor's memory from the leak net; dropping the view frees it", async () => {
+  // Garbage collection on demand needs --expose-gc, hence a child process.
+  const device = new URL("../../src/backend/device.ts", import.meta.url).href;
+  const script = `
+    import { openDevice } from "${device}";
+    const dev = await openDevice("cpu");
+    const settle = async () => { for (let i = 0; i < 5; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); } };
+    let view = (() => dev.fromArray("f32", new Float32Array(4096).fill(3)).view())();
+    await settle();
+    const held = [dev.liveBytes(), view[4095]];
+    view = null;
+    await settle();
+    console.log(JSON.stringify([...held, dev.liveBytes()]));
+  `;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+  }).output();
+  const text = new TextDecoder();
+  assert.equal(code, 0, text.decode(stderr));
+  assert.deepEqual(JSON.parse(text.decode(stdout)), [16384, 3, 0]);
+});
