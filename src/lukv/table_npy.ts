@@ -37,6 +37,10 @@ export function readHeadTableNpy(
   bytes: Uint8Array,
   options: { name?: string; kind?: "oracle" | "scores" } = {},
 ): HeadTable {
+  if (typeof options !== "object" || options === null) {
+    // The second argument was once the table's name as a string; say so rather than drop it.
+    throw new TypeError(`options must be { name?, kind? }, got ${JSON.stringify(options)}`);
+  }
   const { name, kind } = options;
   if (kind !== undefined && kind !== "oracle" && kind !== "scores") {
     throw new TypeError(`kind must be "oracle" or "scores", got ${JSON.stringify(kind)}`);

@@ -140,6 +140,11 @@ Deno.test("head tables refuse NaN and infinities, and negative oracle utilities"
   );
   const bad = "weights" as "oracle";
   assert.throws(() => readHeadTableNpy(table(ok), { kind: bad }), TypeError);
+  const oldStyle = "oracle.npy" as unknown as { name: string };
+  assert.throws(() => readHeadTableNpy(table(ok), oldStyle), {
+    name: "TypeError",
+    message: /\{ name\?, kind\? \}/,
+  });
 });
 
 Deno.test("budget tables refuse prune ratios outside [0, 1], NaN and infinities included", () => {
