@@ -32,8 +32,21 @@ export function classifyError(error: unknown, fileNames: readonly string[]): "cl
   return "other-error";
 }
 
-/** An error's name and message in one line, for the report. */
+/**
+ * An error's name and message, and for an error other than LukvError the first two stack
+ * frames (shortened), so a report says where a raw exception came from.
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return `thrown ${typeof error}: ${String(error)}`;
+  if (!(error instanceof Error)) return `thrown ${typeof error}: ${String(error)}`;
+  const text = `${error.name}: ${
+    error.message.length > 300 ? `${error.message.slice(0, 300)}…` : error.message
+  }`;
+  if (error instanceof LukvError) return text;
+  const frames = (error.stack ?? "").split("\n").filter((line) => line.trim().startsWith("at ")).slice(0, 2)
+    .map((line) =>
+      line.trim().slice(3)
+        .replace(/file:\/\/\S*\/registry\.npmjs\.org\//, "npm:")
+        .replace(/file:\/\/\S*?\/(src|tests)\//, "$1/")
+    );
+  return frames.length === 0 ? text : `${text} [at ${frames.join(" < ")}]`;
 }

@@ -36,7 +36,10 @@ export function findingKind(finding: InputRecord): string {
       finding.message.includes("out of memory") ? "out of memory" : finding.message.split(";")[0]
     }`;
   }
+  // Raw JavaScript errors end with the offending value ("... in 0", "... in NaN"): fold it, and the frames.
   const message = finding.message
+    .replace(/ \[at .*$/, "")
+    .replace(/ in [^']*$/, " in …")
     .replace(/(.)\1{7,}/g, "$1…")
     .replace(/"[^"]*"|'[^']*'/g, "…")
     .replace(/-?\d+(\.\d+)?(e[+-]?\d+)?/gi, "N");
@@ -58,7 +61,7 @@ export function groupFindings(results: readonly ParserResult[]): Map<string, Map
 }
 
 function example(f: InputRecord, seed: string): string {
-  const message = f.message.length > 400 ? `${f.message.slice(0, 400)}…` : f.message;
+  const message = f.message.length > 700 ? `${f.message.slice(0, 700)}…` : f.message;
   return [
     `- input #${f.index} (${f.bytes} bytes, from ${f.seed}; ${f.ms.toFixed(1)} ms): ` +
     `\`deno task fuzz --parser ${f.parser} --seed ${seed} --index ${f.index}\``,

@@ -194,8 +194,13 @@ const tokenizer: FuzzTarget = {
   async run(files, dir) {
     await writeFiles(dir, files);
     const loaded = await Tokenizer.load(dir);
-    // A tokenizer that loads is used: encode and decode a short text.
-    loaded.decode(loaded.encode(SAMPLE_TEXT));
+    // A tokenizer that loads is used: encode and decode a short text (an error there says so).
+    try {
+      loaded.decode(loaded.encode(SAMPLE_TEXT));
+    } catch (error) {
+      if (error instanceof Error) error.message = `(loaded; encode/decode failed) ${error.message}`;
+      throw error;
+    }
   },
 };
 
