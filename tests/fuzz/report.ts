@@ -99,6 +99,8 @@ export function markdownReport(
     lines.push(`### ${parser}`, "");
     for (const [kind, findings] of kinds) {
       lines.push(`#### ${findings.length} × ${kind}`, "");
+      const indices = findings.slice(0, 60).map((f) => `#${f.index}`).join(", ");
+      lines.push(`Inputs: ${indices}${findings.length > 60 ? ", …" : ""}`, "");
       for (const f of findings.slice(0, EXAMPLES_PER_KIND)) lines.push(example(f, run.seed));
       lines.push("");
     }
