@@ -77,7 +77,13 @@ export async function readTextFile(
  */
 export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    // Too deep (or cyclic) to print: the error is about the field, so say what kind of value it is.
+    text = Array.isArray(value) ? "a nested list too deep to print" : `a ${typeof value} too deep to print`;
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

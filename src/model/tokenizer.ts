@@ -55,10 +55,26 @@ const idKey = z.string().regex(/^(0|[1-9][0-9]*)$/, { message: ID }).refine(
 );
 const VOCAB = "expected a map from token to id, or a list of [token, score] pairs";
 const MERGE = 'expected a merge ("a b" or ["a", "b"])';
+// TemplateProcessing's `single` and `pair` templates: pieces naming a special token or a
+// sequence (A, B), each with a type id; the tokenizer library walks them without checks.
+const templatePiece = z.union([
+  z.object({ SpecialToken: z.object({ id: z.string(), type_id: z.number().int().nonnegative() }).strict() })
+    .strict(),
+  z.object({
+    Sequence: z.object({ id: z.enum(["A", "B"]), type_id: z.number().int().nonnegative() }).strict(),
+  })
+    .strict(),
+], {
+  errorMap: () => ({
+    message: 'expected {"SpecialToken": {id, type_id}} or {"Sequence": {id: "A"|"B", type_id}}',
+  }),
+});
 // Post-processors name the ids they insert: TemplateProcessing's `special_tokens.*.ids`,
 // Bert/Roberta's `sep` and `cls` as [token, id]; a Sequence nests them.
 const postProcessorSchema: z.ZodType<unknown> = z.lazy(() =>
   z.object({
+    single: z.array(templatePiece).optional(),
+    pair: z.array(templatePiece).optional(),
     special_tokens: z.record(z.object({ ids: z.array(id) }).passthrough()).optional(),
     sep: z.tuple([z.string(), id]).optional(),
     cls: z.tuple([z.string(), id]).optional(),
@@ -410,18 +426,31 @@ class BoundedInterpreter extends Interpreter {
 
   constructor(env: Environment, readonly budget: TemplateBudget, readonly source: string) {
     super(env);
+    // Every loop iteration renders its body through evaluateBlock, even an empty body that
+    // evaluates no node: counting it there bounds `{% for i in range(N) %}{% endfor %}`
+    // nested loops too. (evaluateBlock is private in the library's types, public in its code.)
+    const self = this as unknown as { evaluateBlock: (...args: unknown[]) => unknown };
+    const block = self.evaluateBlock.bind(this);
+    self.evaluateBlock = (...args: unknown[]) => {
+      this.#step();
+      return block(...args);
+    };
   }
 
   override evaluate(...args: Parameters<Interpreter["evaluate"]>): ReturnType<Interpreter["evaluate"]> {
-    if (++this.#steps > this.budget.steps) {
-      throw budgetError(this.source, `evaluated more than ${this.budget.steps} steps`);
-    }
+    this.#step();
     const value = super.evaluate(...args);
     const length = (value as { value?: unknown }).value;
     if ((typeof length === "string" || Array.isArray(length)) && length.length > this.budget.length) {
       throw budgetError(this.source, `produced a value longer than ${this.budget.length}`);
     }
     return value;
+  }
+
+  #step(): void {
+    if (++this.#steps > this.budget.steps) {
+      throw budgetError(this.source, `evaluated more than ${this.budget.steps} steps`);
+    }
   }
 }
 

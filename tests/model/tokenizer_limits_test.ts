@@ -110,6 +110,14 @@ Deno.test("a chat template looping 10^8 times stops fast with a LukvError", () =
     STATUS.INVALID_ARGUMENT,
     /the chat template (evaluated more than \d+ steps|produced a value longer than \d+)/,
   );
+  // Empty loop bodies evaluate no node: the iterations themselves are counted (fuzz input #260, seed 1).
+  throwsLukv(
+    () =>
+      withTemplate("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+        .applyChatTemplate(MESSAGES),
+    STATUS.INVALID_ARGUMENT,
+    /the chat template evaluated more than \d+ steps/,
+  );
   throwsLukv(
     () =>
       withTemplate(
@@ -170,3 +178,31 @@ function tokenizerConfigOf(dir: string): unknown {
   }
   return configCache.get(dir);
 }
+
+Deno.test("a malformed post-processor template is a FORMAT error at load, not a raw error at encode (fuzz seed 1)", () => {
+  const edits: [string, (j: Record<string, unknown[] & Record<string, unknown>>) => void][] = [
+    ["post_processor.single", (j) => (j.post_processor as Record<string, unknown>).single = 2 ** 53],
+    ["post_processor.single[1]", (j) => (j.post_processor as Record<string, unknown[]>).single[1] = null],
+    [
+      "post_processor.single[0]",
+      (j) => (j.post_processor as Record<string, Record<string, unknown>[]>).single[0] = { Sequence: null },
+    ],
+  ];
+  for (const [field, edit] of edits) {
+    throwsLukv(
+      () => new Tokenizer({ tokenizer: editedTokenizer(edit) }),
+      STATUS.FORMAT,
+      new RegExp(field.replace(/[.[\]]/g, "\\$&")),
+    );
+  }
+});
+
+Deno.test("a deeply nested value in a bad field is named without overflowing the stack (fuzz seed 1, #578)", () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  throwsLukv(
+    () => new Tokenizer({ tokenizer: editedTokenizer((j) => j.model.vocab["<unk>"] = deep) }),
+    STATUS.FORMAT,
+    /field `model\.vocab/,
+  );
+});
