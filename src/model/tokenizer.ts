@@ -79,7 +79,33 @@ const postProcessorSchema: z.ZodType<unknown> = z.lazy(() =>
     sep: z.tuple([z.string(), id]).optional(),
     cls: z.tuple([z.string(), id]).optional(),
     processors: z.array(postProcessorSchema).optional(),
-  }).passthrough().nullable()
+  }).passthrough().superRefine((processor, ctx) => {
+    // The tokenizer library expects a TemplateProcessing's templates and the special
+    // tokens they name to be there: check them here rather than fail inside encode().
+    if (processor.type !== "TemplateProcessing") return;
+    const specials = processor.special_tokens ?? {};
+    for (const key of ["single", "pair"] as const) {
+      const pieces = processor[key];
+      if (!pieces) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [key],
+          message: "a TemplateProcessing needs this template",
+        });
+        continue;
+      }
+      pieces.forEach((piece, i) => {
+        const name = "SpecialToken" in piece ? piece.SpecialToken.id : null;
+        if (name !== null && !Object.hasOwn(specials, name)) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [key, i, "SpecialToken", "id"],
+            message: `names ${JSON.stringify(name)}, which special_tokens does not hold`,
+          });
+        }
+      });
+    }
+  }).nullable()
 );
 const tokenizerJsonSchema = z.object({
   post_processor: postProcessorSchema.optional(),

@@ -183,6 +183,7 @@ Deno.test("a malformed post-processor template is a FORMAT error at load, not a 
   const edits: [string, (j: Record<string, unknown[] & Record<string, unknown>>) => void][] = [
     ["post_processor.single", (j) => (j.post_processor as Record<string, unknown>).single = 2 ** 53],
     ["post_processor.single[1]", (j) => (j.post_processor as Record<string, unknown[]>).single[1] = null],
+    ["post_processor.single", (j) => delete (j.post_processor as Record<string, unknown>).single],
     [
       "post_processor.single[0]",
       (j) => (j.post_processor as Record<string, Record<string, unknown>[]>).single[0] = { Sequence: null },
