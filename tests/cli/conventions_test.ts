@@ -2,25 +2,15 @@
 
 import assert from "node:assert/strict";
 import { hasNvidiaGpu } from "../../ffi/build.ts";
+import { runScript, type ScriptOutput } from "./run_script.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MODEL = `${ROOT}models/tiny`;
 const MISSING = `${ROOT}no/such/model`;
 
-/** Runs a script of the repository; returns its exit code, stdout and stderr. */
-async function run(
-  script: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}${script}`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+/** Runs a script of the repository. */
+function run(script: string, args: string[]): Promise<ScriptOutput> {
+  return runScript(`${ROOT}${script}`, args);
 }
 
 /** One mistake: exit code, the first stderr line, nothing on stdout, the usage after a usage error. */

@@ -1,25 +1,13 @@
 /** `deno task generate` end to end on a fixture model: streamed text on stdout, one stats line on stderr. */
 
 import assert from "node:assert/strict";
+import { runScript, type ScriptOutput } from "./run_script.ts";
 
 const GENERATE = new URL("../../src/cli/generate.ts", import.meta.url).pathname;
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope", import.meta.url).pathname;
 
-async function generate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-write",
-      "--allow-run",
-      "--allow-env",
-      GENERATE,
-      ...args,
-    ],
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function generate(...args: string[]): Promise<ScriptOutput> {
+  return runScript(GENERATE, args);
 }
 
 Deno.test("generate streams the greedy continuation and ends with a stats line", async () => {

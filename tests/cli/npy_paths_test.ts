@@ -3,24 +3,13 @@
 import assert from "node:assert/strict";
 import { writeNpy } from "../../src/lukv/npy.ts";
 import { writeHeadTableNpy } from "../../src/lukv/table_npy.ts";
+import { runScript, type ScriptOutput } from "./run_script.ts";
 
 const CLI = new URL("../../src/cli/", import.meta.url).pathname;
 const FIXTURE = new URL("../fixtures/models/llama-llama3rope", import.meta.url).pathname;
 
-async function run(cli: string, ...args: string[]): Promise<{ code: number; stderr: string }> {
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-write",
-      "--allow-run",
-      "--allow-env",
-      `${CLI}${cli}`,
-      ...args,
-    ],
-  }).output();
-  return { code, stderr: new TextDecoder().decode(stderr) };
+function run(cli: string, ...args: string[]): Promise<ScriptOutput> {
+  return runScript(`${CLI}${cli}`, args);
 }
 
 Deno.test("solve names the oracle or score file whose header, size or values are bad", async () => {

@@ -3,29 +3,14 @@
 import assert from "node:assert/strict";
 import { writeProfile } from "../../src/lukv/profile.ts";
 import { FIXTURES, standInProfile } from "./eval_fixtures.ts";
+import { runScript, type ScriptOutput } from "../cli/run_script.ts";
 
 const EVAL = new URL("../../src/cli/eval.ts", import.meta.url).pathname;
 const REPORT = new URL("../../src/cli/report.ts", import.meta.url).pathname;
 const MODEL = FIXTURES + "llama-llama3rope";
 
-async function run(
-  script: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-write",
-      "--allow-run",
-      "--allow-env",
-      script,
-      ...args,
-    ],
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function run(script: string, ...args: string[]): Promise<ScriptOutput> {
+  return runScript(script, args);
 }
 
 async function exists(path: string): Promise<boolean> {
