@@ -80,6 +80,7 @@ export function evictionCurves(oracle: HeadTable, scores: HeadTable, protection:
 
   const n = length - sink - window;
   const order = new Int32Array(n);
+  const rank = rankerFor(scores.data, n);
   const cum = new Float64Array(n + 1);
   const hull = new Int32Array(n + 1);
   const offsets = new Int32Array(layers * heads + 1);
@@ -88,9 +89,7 @@ export function evictionCurves(oracle: HeadTable, scores: HeadTable, protection:
   for (let head = 0; head < layers * heads; head++) {
     const base = head * length + sink;
     const s = scores.data, o = oracle.data;
-    for (let r = 0; r < n; r++) order[r] = r;
-    // Rank by score descending; ties: earlier position ranks higher (is evicted later).
-    order.sort((a, b) => s[base + b] - s[base + a] || a - b);
+    rank(s, base, order);
     for (let e = 1; e <= n; e++) cum[e] = cum[e - 1] + o[base + order[n - e]];
     const vertices = lowerHull(cum, hull);
     for (let v = 1; v < vertices; v++) {
@@ -109,6 +108,40 @@ export function evictionCurves(oracle: HeadTable, scores: HeadTable, protection:
     offsets,
     slopes: Float64Array.from(slopes),
     lengths: Int32Array.from(lengths),
+  };
+}
+
+/** Positions a key packs below the score: 2^21, so a 32-bit score key and a position fit a double exactly. */
+const PACK = 2 ** 21;
+
+/**
+ * A ranking of `n` positions of a head by score, descending, ties broken by the earlier
+ * position (which ranks higher, so it is evicted later): writes the positions in rank
+ * order into `order`. Where every score is a float32 (scorer output, or float64 values
+ * that are float32 exactly) and `n` fits 21 bits, each position becomes one double, its
+ * score's order-preserving bits times 2^21 plus the position, and a numeric sort of
+ * those (native, no comparator) gives the ranking; otherwise a comparator sort does.
+ */
+function rankerFor(
+  data: Float32Array | Float64Array,
+  n: number,
+): (s: Float32Array | Float64Array, base: number, order: Int32Array) => void {
+  const byComparator = (s: Float32Array | Float64Array, base: number, order: Int32Array) => {
+    for (let r = 0; r < n; r++) order[r] = r;
+    order.sort((a, b) => s[base + b] - s[base + a] || a - b);
+  };
+  if (n > PACK || (data instanceof Float64Array && data.some((x) => Math.fround(x) !== x))) return byComparator;
+  const single = new Float32Array(n), bits = new Uint32Array(single.buffer), keys = new Float64Array(n);
+  return (s, base, order) => {
+    single.set(s.subarray(base, base + n));
+    for (let r = 0; r < n; r++) {
+      // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone, then reversed (descending).
+      const b = single[r] === 0 ? 0 : bits[r];
+      const ascending = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      keys[r] = (0xffffffff - ascending) * PACK + r;
+    }
+    keys.sort();
+    for (let r = 0; r < n; r++) order[r] = keys[r] % PACK;
   };
 }
 

@@ -89,3 +89,44 @@ Deno.test("protected positions are never read: scorers may mark them +Infinity",
     /scores\[0, 0, 1\]/,
   );
 });
+
+Deno.test("the packed numeric ranking equals the comparator's: ties, signed zeros, negatives, float64 tables", () => {
+  const rand = random(99);
+  const layers = 2, heads = 2, length = 300, sink = 3, window = 7;
+  const values = [-2.5, -1, -0, 0, 1e-30, 0.25, 0.25000001, 7, 1e30];
+  const oracle: HeadTable = {
+    layers,
+    heads,
+    length,
+    data: Float32Array.from({ length: layers * heads * length }, () => rand()),
+  };
+  const f32: HeadTable = {
+    layers,
+    heads,
+    length,
+    data: Float32Array.from(
+      { length: layers * heads * length },
+      () => values[Math.floor(rand() * values.length)],
+    ),
+  };
+  // The same scores as float64 (exactly float32: the packed path), and with one value that is not (the comparator).
+  const f64: HeadTable = { ...f32, data: Float64Array.from(f32.data) };
+  const off: HeadTable = { ...f32, data: Float64Array.from(f32.data, (x, i) => i === sink ? x + 1e-12 : x) };
+  const curves = [f32, f64, off].map((scores) => evictionCurves(oracle, scores, { sink, window }));
+  assert.deepEqual(curves[1], curves[0]);
+  for (let head = 1; head < layers * heads; head++) { // head 0 holds the changed value
+    const slice = (c: typeof curves[0]) => {
+      const [from, to] = [c.offsets[head], c.offsets[head + 1]];
+      return [Array.from(c.slopes.subarray(from, to)), Array.from(c.lengths.subarray(from, to))];
+    };
+    assert.deepEqual(slice(curves[2]), slice(curves[0]), `head ${head}`);
+  }
+  for (let head = 0; head < layers * heads; head++) {
+    const span = (t: HeadTable) => t.data.subarray(head * length, (head + 1) * length);
+    const envelope = bruteHull(cumulativeLoss(span(oracle), span(f32), sink, window));
+    const [from, to] = [curves[0].offsets[head], curves[0].offsets[head + 1]];
+    curveValues(curves[0].slopes, curves[0].lengths, from, to).forEach((v, e) =>
+      assert.ok(Math.abs(v - envelope[e]) <= 1e-9 * Math.max(1, Math.abs(envelope[e])), `head ${head} e=${e}`)
+    );
+  }
+});
