@@ -130,7 +130,9 @@ function rankerFor(
     for (let r = 0; r < n; r++) order[r] = r;
     order.sort((a, b) => s[base + b] - s[base + a] || a - b);
   };
-  if (n > PACK || (data instanceof Float64Array && data.some((x) => Math.fround(x) !== x))) return byComparator;
+  if (n > PACK || (data instanceof Float64Array && data.some((x) => Math.fround(x) !== x))) {
+    return byComparator;
+  }
   const single = new Float32Array(n), bits = new Uint32Array(single.buffer), keys = new Float64Array(n);
   return (s, base, order) => {
     single.set(s.subarray(base, base + n));
