@@ -96,11 +96,6 @@ export class ScoreRecorder implements ForwardObserver, Disposable {
     this.#scored = new Array(shape.layers).fill(false);
   }
 
-  /** The keys of the scorers, in the order first given. */
-  get keys(): string[] {
-    return [...this.#scorers.keys()];
-  }
-
   /** Scores per layer `[kvHeads, tokens]` of scorer `key`, once every layer is scored. */
   scores(key: string): Float32Array[] {
     const scores = this.#scores.get(key);
