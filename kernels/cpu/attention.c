@@ -8,8 +8,6 @@
 #include "cpu_common.h"
 #include "simd.h"
 
-void lukv_softmax_row(float* out, const float* in, int64_t n);
-
 LUKV_API int lukv_kv_write(float* cache, const float* src, int64_t tokens, int64_t heads,
                            int64_t head_dim, int64_t pos0, int64_t capacity, void* stream) {
   (void)stream;

@@ -190,16 +190,7 @@ LUKV_API int lukv_expected_attention_scores(float* out, const float* k, const fl
 #pragma omp parallel for if (group * total > LUKV_PARALLEL_MIN_WORK) schedule(dynamic, 1)
   for (int64_t i = 0; i < q_heads; i++) {
     float* row = logits + i * longest;
-    int64_t n = lengths[i / group];
-    float max = row[0];
-    for (int64_t j = 1; j < n; j++) max = row[j] > max ? row[j] : max;
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-      row[j] = expf(row[j] - max);
-      sum += row[j];
-    }
-    float inverse = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n; j++) row[j] *= inverse;
+    lukv_softmax_row(row, row, lengths[i / group]);
   }
 #pragma omp parallel for if (total * (d + group) > LUKV_PARALLEL_MIN_WORK) schedule(dynamic, 1)
   for (int64_t h = 0; h < kv_heads; h++) {
