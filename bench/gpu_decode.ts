@@ -9,7 +9,7 @@ import type { KvCache } from "../src/cache/kv_cache.ts";
 import { uniformProfile } from "../src/lukv/profile.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { type RandomLlama, randomLlama } from "../src/model/random_model.ts";
-import { argmaxPick } from "../src/pipeline/decode.ts";
+import { greedyToken } from "../src/model/sampling.ts";
 import { compressedPrefill } from "../src/pipeline/prefill.ts";
 import { makePress } from "../src/press/registry.ts";
 
@@ -61,10 +61,7 @@ function promptOf(length: number, vocab: number): Int32Array {
 /** Runs `ids` into `cache` and returns the greedy next token (the logits reach the host, as in generation). */
 function step(model: RandomLlama, ids: Int32Array, cache: KvCache): number {
   using hidden = model.forward.run(ids, cache);
-  const logits = model.forward.logits(hidden.rows(ids.length - 1, 1));
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
+  return greedyToken(model.forward.logits(hidden.rows(ids.length - 1, 1)));
 }
 
 function timed(dev: Device, work: () => void): number {
@@ -189,7 +186,7 @@ export function benchDecode(
     const done = compressedPrefill(model, prompt, makePress("lukv", { profile }), ratio, decodeTokens + 2);
     return {
       cache: done.cache,
-      first: argmaxPick(done.logits),
+      first: greedyToken(done.logits),
       compressionMs: done.scoringMs + done.compactMs,
     };
   });

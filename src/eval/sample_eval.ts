@@ -3,7 +3,7 @@
 import { LukvError, STATUS } from "../backend/errors.ts";
 import { denseKvBytes } from "../cache/dense.ts";
 import { checkCompressionRatio } from "../lukv/tables.ts";
-import { sampleToken } from "../model/sampling.ts";
+import { greedyToken } from "../model/sampling.ts";
 import { scorerKey } from "../press/score_recorder.ts";
 import type { Scorer } from "../press/scorers/scorer.ts";
 import { compressDense } from "../pipeline/compress.ts";
@@ -135,9 +135,8 @@ export function* evaluateSample(
     [...scorers.keys()].reduce((t, k) => t + scoringMs(k), 0);
   const fullLogits = dense.logits;
 
-  const greedy = (row: Float32Array) => sampleToken(row, {}, () => 0);
   const eos = new Set(model.eosTokenIds);
-  const first = greedy(fullLogits);
+  const first = greedyToken(fullLogits);
   // The query-aware reference: the full cache one step after the first answer token.
   const awareReference = new AttentionProbe(prompt.length);
   const needsAware = planned.some((c) => c.mode === "aware" && c.entry.press.scorer) && !eos.has(first);
@@ -158,7 +157,7 @@ export function* evaluateSample(
     const scorer = entry.press.scorer;
     const times = { ms: 0, steps: 0 };
     if (!scorer) {
-      const tokens = [...decode(model, dense.cache, fullLogits, { maxNew, pick: greedy, eos }, times)];
+      const tokens = [...decode(model, dense.cache, fullLogits, { maxNew, pick: greedyToken, eos }, times)];
       dense.cache.length = prompt.length;
       yield {
         ...base,
@@ -206,12 +205,12 @@ export function* evaluateSample(
       questionMs = performance.now() - started;
       kl = klDivergence(fullLogits, logits);
       error = attentionError(reference.outputs, probe.outputs);
-      tokens = [...decode(model, ragged, logits, { maxNew, pick: greedy, eos }, times)];
+      tokens = [...decode(model, ragged, logits, { maxNew, pick: greedyToken, eos }, times)];
     } else {
       // The first token comes from the full prefill; the compressed cache answers from the second on.
       tokens = [...decode(model, ragged, fullLogits, {
         maxNew,
-        pick: greedy,
+        pick: greedyToken,
         eos,
         observers: [probe],
         onLogits: (logits, step) => {

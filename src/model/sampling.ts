@@ -179,3 +179,16 @@ function topKIndices(logits: Float32Array, k: number): Uint32Array {
   }
   return heap.sort((a, b) => (better(a, b) ? -1 : 1));
 }
+
+/**
+ * Greedy choice: the highest logit, the lowest id on ties (`sampleToken` without
+ * temperature), for protocols that decode greedily (evaluation, profiling, benchmarks).
+ *
+ * @example
+ * ```ts
+ * greedyToken(new Float32Array([0.1, 2, 2])); // 1
+ * ```
+ */
+export function greedyToken(logits: Float32Array): number {
+  return sampleToken(logits, {}, () => 0);
+}

@@ -38,7 +38,7 @@ export interface DecodeTimes {
  * @example
  * ```ts
  * const times = { ms: 0, steps: 0 };
- * for (const token of decode(model, cache, logits, { maxNew: 32, pick: argmaxPick }, times)) tokens.push(token);
+ * for (const token of decode(model, cache, logits, { maxNew: 32, pick: greedyToken }, times)) tokens.push(token);
  * ```
  */
 export function* decode(
@@ -65,18 +65,4 @@ export function* decode(
     times.ms += performance.now() - started;
     times.steps++;
   }
-}
-
-/**
- * Greedy choice: the highest logit, the lowest id on ties (as `model.generate` does it).
- *
- * @example
- * ```ts
- * argmaxPick(new Float32Array([0.1, 2, 2])); // 1
- * ```
- */
-export function argmaxPick(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
 }

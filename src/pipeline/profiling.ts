@@ -12,7 +12,8 @@ import type { ForwardObserver } from "../model/observer.ts";
 import { scorerKey } from "../press/score_recorder.ts";
 import { makeScorer } from "../press/scorers/registry.ts";
 import type { ScorerParams } from "../press/scorers/scorer.ts";
-import { argmaxPick, decode } from "./decode.ts";
+import { decode } from "./decode.ts";
+import { greedyToken } from "../model/sampling.ts";
 import type { Model } from "./model.ts";
 import { scoredPrefill } from "./prefill.ts";
 import { append } from "./steps.ts";
@@ -102,7 +103,7 @@ export async function profileModel(model: Model, options: ProfileOptions): Promi
       const logits = append(model, done.cache, question, [oracle]);
       const answer = decode(model, done.cache, logits, {
         maxNew: decodeTokens,
-        pick: argmaxPick,
+        pick: greedyToken,
         observers: [oracle],
       });
       for (const _ of answer); // the oracle watches every step
