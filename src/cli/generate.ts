@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 import { checkModelDir, cliArgs, runCli, UsageError, usageError } from "./run.ts";
 import type { DeviceRequest } from "../backend/device.ts";
 import { budgetStats } from "../lukv/budgets.ts";
-import { type Profile, readProfile } from "../lukv/profile.ts";
+import type { Profile } from "../lukv/profile.ts";
+import { readProfileFile } from "../pipeline/presses.ts";
 import { readBudgetNpy } from "../lukv/table_npy.ts";
 import { loadModel } from "../pipeline/model.ts";
 import { checkCompressionRatio } from "../lukv/tables.ts";
@@ -49,7 +50,7 @@ function number(flag: string, text: string | undefined): number | undefined {
 
 /** A JSON profile, or a published `[99, L, H]` .npy wrapped with the given scorer and default protections. */
 async function loadProfile(path: string, scorer: string): Promise<Profile> {
-  if (!path.endsWith(".npy")) return readProfile(await Deno.readTextFile(path));
+  if (!path.endsWith(".npy")) return readProfileFile(path, scorer);
   const budgets = readBudgetNpy(await Deno.readFile(path), { name: path });
   return {
     model: { id: path, layers: budgets.layers, kvHeads: budgets.heads },

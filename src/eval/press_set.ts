@@ -1,7 +1,8 @@
 /** The presses of an evaluation, by name: presets, and `lukv` once per LU-KV profile (labelled `lukv-<scorer>`). */
 
 import { LukvError, STATUS } from "../backend/errors.ts";
-import { type Profile, readProfile } from "../lukv/profile.ts";
+import type { Profile } from "../lukv/profile.ts";
+import { readProfileFile } from "../pipeline/presses.ts";
 import { checkProfileFits } from "../press/allocators/lukv.ts";
 import type { Press } from "../press/press.ts";
 import { makePress, parsePressName, PRESS_GRAMMAR } from "../press/registry.ts";
@@ -107,12 +108,7 @@ export async function loadProfiles(
     : await profilesIn(modelDir);
   const profiles = new Map<string, Profile>();
   for (const [scorer, path] of entries) {
-    let profile: Profile;
-    try {
-      profile = readProfile(await Deno.readTextFile(path));
-    } catch (e) {
-      throw new LukvError("profile", STATUS.FORMAT, `${path}: ${(e as Error).message}`);
-    }
+    const profile = readProfileFile(path, scorer ?? "SCORER", modelDir);
     const name = scorer ?? profile.scorer.name;
     if (name !== profile.scorer.name) {
       throw new LukvError(
