@@ -151,11 +151,7 @@ function progressBar(): (p: EvalProgress) => void {
     const now = performance.now();
     if (now - drawn < 250 && done < total) return;
     drawn = now;
-    const width = 30, filled = Math.round((width * done) / Math.max(1, total));
-    const eta = written === 0 ? "?" : `${((elapsedMs / written) * (total - done) / 1000).toFixed(0)} s`;
-    const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} cells, ` +
-      `${(elapsedMs / 1000).toFixed(0)} s, ETA ${eta}   `;
-    progress(line, done === total);
+    progress(done, total, "cells", elapsedMs, written);
   };
 }
 

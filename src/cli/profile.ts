@@ -40,13 +40,9 @@ function integer(flag: string, text: string | undefined, fallback: number): numb
   return value;
 }
 
-/** A one-line progress bar with an ETA, redrawn in place on stderr. */
+/** The calibration pairs' progress bar. */
 function progressBar(done: number, total: number, elapsedMs: number): void {
-  const width = 30, filled = Math.round((width * done) / total);
-  const eta = done === 0 ? "?" : `${((elapsedMs / done) * (total - done) / 1000).toFixed(0)} s`;
-  const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} pairs, ` +
-    `${(elapsedMs / 1000).toFixed(0)} s, ETA ${eta}   `;
-  progress(line, done === total);
+  progress(done, total, "pairs", elapsedMs);
 }
 
 async function main(args: string[]): Promise<void> {

@@ -47,18 +47,30 @@ export function cliArgs(args: readonly string[]): string[] {
 let progressOpen = false;
 
 /**
- * Draws a one-line progress report in place on stderr (stdout carries only the
- * command's result); `done` ends the line. A failure reported by {@linkcode runCli} while
- * a line is open starts on a fresh line.
+ * Draws a progress bar with an ETA in place on stderr (stdout carries only the command's
+ * result): `done` of `total` `unit`s after `elapsedMs`, the ETA from the `measured` items
+ * that took time (default `done`; items found already done cost none). The last one ends
+ * the line; a failure reported by {@linkcode runCli} while a bar is open starts on a fresh line.
  *
  * @example
  * ```ts
- * progress(`[####......] 4/10 pairs`, false);
+ * progress(4, 10, "pairs", 2100); // [############..................] 4/10 pairs, 2 s, ETA 3 s
  * ```
  */
-export function progress(line: string, done: boolean): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}${done ? "\n" : ""}`));
-  progressOpen = !done;
+export function progress(
+  done: number,
+  total: number,
+  unit: string,
+  elapsedMs: number,
+  measured = done,
+): void {
+  const width = 30, filled = Math.round((width * done) / Math.max(1, total));
+  const eta = measured === 0 ? "?" : `${((elapsedMs / measured) * (total - done) / 1000).toFixed(0)} s`;
+  const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${unit}, ` +
+    `${(elapsedMs / 1000).toFixed(0)} s, ETA ${eta}   `;
+  const finished = done === total;
+  Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}${finished ? "\n" : ""}`));
+  progressOpen = !finished;
 }
 
 /**
