@@ -148,7 +148,8 @@ export async function compileCudaLibrary(
 
 /**
  * True when this machine shows an NVIDIA GPU to its driver (`/proc/driver/nvidia/gpus/*`
- * or `/dev/nvidia0`): the CUDA library is only worth compiling where it can run.
+ * or a `/dev/nvidia<N>` device; a container may expose only some of them, e.g. `/dev/nvidia3`):
+ * the CUDA library is only worth compiling where it can run.
  *
  * @example
  * ```ts
@@ -162,7 +163,7 @@ export function hasNvidiaGpu(): boolean {
     // no driver, or not Linux
   }
   try {
-    return Deno.statSync("/dev/nvidia0").isCharDevice === true;
+    return [...Deno.readDirSync("/dev")].some((entry) => /^nvidia\d+$/.test(entry.name));
   } catch {
     return false;
   }
