@@ -32,6 +32,7 @@ int lukv_fail(int code, const char* fmt, ...) {
 typedef struct {
   uintptr_t base;
   int64_t bytes;
+  int64_t shift; /* a file mapping's offset into its first page; -1 for ordinary memory */
 } Allocation;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,6 +54,10 @@ static int64_t upper_bound(uintptr_t address) {
 }
 
 int lukv_registry_insert(void* base, int64_t bytes) {
+  return lukv_registry_insert_mapped(base, bytes, -1);
+}
+
+int lukv_registry_insert_mapped(void* base, int64_t bytes, int64_t shift) {
   pthread_mutex_lock(&registry_lock);
   if (entry_count == entry_capacity) {
     int64_t capacity = entry_capacity ? entry_capacity * 2 : 256;
@@ -68,6 +73,7 @@ int lukv_registry_insert(void* base, int64_t bytes) {
   memmove(entries + at + 1, entries + at, (size_t)(entry_count - at) * sizeof(Allocation));
   entries[at].base = (uintptr_t)base;
   entries[at].bytes = bytes;
+  entries[at].shift = shift;
   entry_count++;
   live_bytes += bytes;
   if (live_bytes > peak_bytes) peak_bytes = live_bytes;
@@ -75,7 +81,7 @@ int lukv_registry_insert(void* base, int64_t bytes) {
   return LUKV_OK;
 }
 
-int lukv_registry_remove(const char* op, void* base, int64_t* bytes) {
+int lukv_registry_remove(const char* op, void* base, int64_t* bytes, int64_t* shift) {
   if (!base) return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: pointer is NULL", op);
   pthread_mutex_lock(&registry_lock);
   int64_t at = upper_bound((uintptr_t)base) - 1;
@@ -86,6 +92,7 @@ int lukv_registry_remove(const char* op, void* base, int64_t* bytes) {
                      base);
   }
   *bytes = entries[at].bytes;
+  if (shift) *shift = entries[at].shift;
   live_bytes -= entries[at].bytes;
   memmove(entries + at, entries + at + 1, (size_t)(entry_count - at - 1) * sizeof(Allocation));
   entry_count--;

@@ -40,7 +40,7 @@ extern "C" {
 #define LUKV_HOST
 
 /* Bumped on every change of a signature or of the meaning of an argument. */
-#define LUKV_ABI_VERSION 5
+#define LUKV_ABI_VERSION 6
 
 /* Status codes. */
 #define LUKV_OK 0
@@ -51,6 +51,7 @@ extern "C" {
 #define LUKV_ERR_NOT_ALLOCATED 5    /* pointer is not inside a live lukv allocation (freed?) */
 #define LUKV_ERR_UNSUPPORTED 6      /* valid request this library cannot serve */
 #define LUKV_ERR_DEVICE 7           /* the device or its runtime failed (CUDA error) */
+#define LUKV_ERR_IO 8               /* a file cannot be opened, read or mapped */
 
 /* Element types. */
 #define LUKV_F32 0
@@ -94,8 +95,17 @@ LUKV_API int lukv_memory_info(LUKV_HOST int64_t* out, int32_t reset_peak);
 /* out_ptr [1]: a new allocation of `bytes` (> 0) bytes, 64-byte aligned, uninitialised. */
 LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr);
 
-/* Frees an allocation made by lukv_alloc. Freeing anything else (an interior pointer,
- * an already freed pointer) is LUKV_ERR_NOT_ALLOCATED. */
+/* out_ptr [1]: bytes [offset, offset + bytes) of the file at `path` (NUL-terminated), mapped
+ * copy-on-write: reads come from the page cache without a copy, and a write changes only
+ * this process's page. The pages are populated before return. The CPU library only (the
+ * CUDA one answers LUKV_ERR_UNSUPPORTED). A missing file, or a range past its end, is
+ * LUKV_ERR_IO. Free it with lukv_free. Truncating the file while it is mapped is undefined
+ * (the kernel signals a read past the new end), as with every mmap. */
+LUKV_API int lukv_map_file(LUKV_HOST const char* path, int64_t offset, int64_t bytes,
+                           LUKV_HOST void** out_ptr);
+
+/* Frees an allocation made by lukv_alloc or lukv_map_file. Freeing anything else (an
+ * interior pointer, an already freed pointer) is LUKV_ERR_NOT_ALLOCATED. */
 LUKV_API int lukv_free(void* ptr);
 
 /* dst [bytes] device <- src [bytes] host. Returns once src may be reused. */
@@ -130,8 +140,8 @@ LUKV_API int lukv_fill_random(void* dst, int32_t dtype, int64_t count, uint64_t 
 /* ---- Ops of a Llama-family forward ------------------------------------------------ */
 
 /* y [m, n] = x [m, k] . w [n, k]^T (+ bias [n]); bias may be NULL.
- * w is f32 on every library; f16 and bf16 weights are also taken by CUDA
- * (accumulation in f32). y must not overlap x. */
+ * w is f32, f16 or bf16 on every library (16-bit weights are widened in registers,
+ * accumulation in f32). y must not overlap x. */
 LUKV_API int lukv_matmul(float* y, const float* x, const void* w, int32_t w_dtype,
                          const float* bias, int64_t m, int64_t n, int64_t k, void* stream);
 

@@ -32,8 +32,11 @@ int lukv_fail(int code, const char* fmt, ...)
  * every device array argument can be proven to lie inside live memory before a
  * kernel touches it. Thread-safe. */
 int lukv_registry_insert(void* base, int64_t bytes);
-/* Removes `base` (must be an allocation's start); its size goes to *bytes. */
-int lukv_registry_remove(const char* op, void* base, int64_t* bytes);
+/* Records a file mapping: `base` lies `shift` bytes past the page where the mapping starts. */
+int lukv_registry_insert_mapped(void* base, int64_t bytes, int64_t shift);
+/* Removes `base` (must be an allocation's start); its size goes to *bytes and, when
+ * `shift` is not NULL, the mapping's page shift to *shift (-1 for ordinary memory). */
+int lukv_registry_remove(const char* op, void* base, int64_t* bytes, int64_t* shift);
 int64_t lukv_registry_live_bytes(void);
 /* The live bytes and the most live at once since load or the last reset; reset != 0
  * restarts the peak at the live bytes after reading both. */

@@ -1,5 +1,6 @@
 /* matmul.c: y = x W^T (+ b), the linear layer, as a cache-blocked, register-blocked
- * f32 GEMM. */
+ * GEMM. W is f32, f16 or bf16 as the checkpoint stores it: 16-bit weights are widened in
+ * registers and accumulated in f32, so they cost half the bytes that decode streams. */
 #include "cpu_common.h"
 #include "simd.h"
 
@@ -10,17 +11,37 @@
 /* Depth of one pass over k: ROWS + COLS rows of this many floats stay in L1. */
 #define DEPTH 512
 
+/* Eight weights from element i of w, widened to f32. */
+static inline __attribute__((always_inline)) lukv_v8 load_w8(const void* w, int64_t i,
+                                                             int32_t dtype) {
+  switch (dtype) {
+    case LUKV_F16: return lukv_load8_f16((const uint16_t*)w + i);
+    case LUKV_BF16: return lukv_load8_bf16((const uint16_t*)w + i);
+    default: return lukv_load8((const float*)w + i);
+  }
+}
+
+static inline __attribute__((always_inline)) float load_w1(const void* w, int64_t i,
+                                                           int32_t dtype) {
+  switch (dtype) {
+    case LUKV_F16: return lukv_f16_to_f32(((const uint16_t*)w)[i]);
+    case LUKV_BF16: return lukv_bf16_to_f32(((const uint16_t*)w)[i]);
+    default: return ((const float*)w)[i];
+  }
+}
+
 /* y [rows, n] (row stride n) += x [rows, depth] (stride k) . w [cols, depth]^T (stride k),
- * for rows <= ROWS and cols <= COLS. Inlined with constant rows/cols so the loops
- * unroll into straight-line vector code. */
-static inline __attribute__((always_inline)) void tile(float* y, const float* x, const float* w,
-                                                       int rows, int cols, int64_t depth,
-                                                       int64_t n, int64_t k) {
+ * for rows <= ROWS and cols <= COLS; w points at element w0 of a `dtype` matrix. Inlined
+ * with constant rows, cols and dtype so the loops unroll into straight-line vector code. */
+static inline __attribute__((always_inline)) void tile(float* y, const float* x, const void* w,
+                                                       int64_t w0, int32_t dtype, int rows,
+                                                       int cols, int64_t depth, int64_t n,
+                                                       int64_t k) {
   lukv_v8 acc[ROWS][COLS] = {{{0}}};
   int64_t p = 0;
   for (; p + 8 <= depth; p += 8) {
     lukv_v8 wv[COLS];
-    for (int c = 0; c < cols; c++) wv[c] = lukv_load8(w + c * k + p);
+    for (int c = 0; c < cols; c++) wv[c] = load_w8(w, w0 + c * k + p, dtype);
     for (int r = 0; r < rows; r++) {
       lukv_v8 xv = lukv_load8(x + r * k + p);
       for (int c = 0; c < cols; c++) acc[r][c] += xv * wv[c];
@@ -29,25 +50,32 @@ static inline __attribute__((always_inline)) void tile(float* y, const float* x,
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) {
       float sum = lukv_sum8(acc[r][c]);
-      for (int64_t q = p; q < depth; q++) sum += x[r * k + q] * w[c * k + q];
+      for (int64_t q = p; q < depth; q++) sum += x[r * k + q] * load_w1(w, w0 + c * k + q, dtype);
       y[r * n + c] += sum;
     }
   }
 }
 
-/* One tile size per call site keeps every instance fully unrolled. */
-static void tile_any(float* y, const float* x, const float* w, int rows, int cols, int64_t depth,
-                     int64_t n, int64_t k) {
-  if (rows == ROWS && cols == COLS) tile(y, x, w, ROWS, COLS, depth, n, k);
-  else if (rows == 1 && cols == COLS) tile(y, x, w, 1, COLS, depth, n, k);
-  else tile(y, x, w, rows, cols, depth, n, k);
+/* One tile size and dtype per call site keeps every instance fully unrolled. */
+#define TILE_SHAPES(dtype)                                                                     \
+  if (rows == ROWS && cols == COLS) tile(y, x, w, w0, dtype, ROWS, COLS, depth, n, k);         \
+  else if (rows == 1 && cols == COLS) tile(y, x, w, w0, dtype, 1, COLS, depth, n, k);          \
+  else tile(y, x, w, w0, dtype, rows, cols, depth, n, k)
+
+static void tile_any(float* y, const float* x, const void* w, int64_t w0, int32_t dtype, int rows,
+                     int cols, int64_t depth, int64_t n, int64_t k) {
+  switch (dtype) {
+    case LUKV_F16: TILE_SHAPES(LUKV_F16); break;
+    case LUKV_BF16: TILE_SHAPES(LUKV_BF16); break;
+    default: TILE_SHAPES(LUKV_F32);
+  }
 }
 
 LUKV_API int lukv_matmul(float* y, const float* x, const void* w_raw, int32_t w_dtype,
                          const float* bias, int64_t m, int64_t n, int64_t k, void* stream) {
   (void)stream;
-  LUKV_TRY(lukv_validate_matmul(y, x, w_raw, w_dtype, bias, m, n, k, 1u << LUKV_F32));
-  const float* w = (const float*)w_raw;
+  LUKV_TRY(lukv_validate_matmul(y, x, w_raw, w_dtype, bias, m, n, k,
+                                (1u << LUKV_F32) | (1u << LUKV_F16) | (1u << LUKV_BF16)));
   int64_t col_blocks = (n + COLS - 1) / COLS;
   /* Threads split the output columns, so each thread streams its own slice of W once
    * per depth pass while the (smaller) x block is shared through the cache. */
@@ -62,7 +90,7 @@ LUKV_API int lukv_matmul(float* y, const float* x, const void* w_raw, int32_t w_
       int64_t depth = k - p < DEPTH ? k - p : DEPTH;
       for (int64_t i = 0; i < m; i += ROWS) {
         int rows = (int)(m - i < ROWS ? m - i : ROWS);
-        tile_any(y + i * n + j, x + i * k + p, w + j * k + p, rows, cols, depth, n, k);
+        tile_any(y + i * n + j, x + i * k + p, w_raw, j * k + p, w_dtype, rows, cols, depth, n, k);
       }
     }
   }

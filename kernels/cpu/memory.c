@@ -1,6 +1,11 @@
 /* memory.c: host-memory allocation and memory use, copies, fills (constant and random) and
  * dtype conversion for the CPU library (its "device" memory is ordinary aligned host memory). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpu_common.h"
@@ -40,10 +45,65 @@ LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
   return LUKV_OK;
 }
 
+/* The mapping starts at the page holding `offset`. It is made read-only and populated
+ * first (populating a writable private mapping would copy every page), then opened for
+ * writing, so a stray write costs one page copy instead of a crash. */
+LUKV_API int lukv_map_file(LUKV_HOST const char* path, int64_t offset, int64_t bytes,
+                           LUKV_HOST void** out_ptr) {
+  const char* op = "lukv_map_file";
+  LUKV_TRY(lukv_check_host(op, "path", path));
+  LUKV_TRY(lukv_check_host(op, "out_ptr", out_ptr));
+  LUKV_TRY(lukv_check_positive(op, "bytes", bytes));
+  if (offset < 0) {
+    return lukv_fail(LUKV_ERR_INVALID_ARGUMENT, "%s: offset must be >= 0, got %lld", op,
+                     (long long)offset);
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return lukv_fail(LUKV_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
+  /* The mapping keeps the file open; the descriptor is closed on every path below. */
+  struct stat info;
+  if (fstat(fd, &info) != 0) {
+    int error = errno;
+    close(fd);
+    return lukv_fail(LUKV_ERR_IO, "%s: cannot stat %s: %s", op, path, strerror(error));
+  }
+  if (offset > (int64_t)info.st_size - bytes) {
+    close(fd);
+    return lukv_fail(LUKV_ERR_IO, "%s: bytes [%lld, %lld) lie past the end of %s (%lld bytes)", op,
+                     (long long)offset, (long long)offset + bytes, path, (long long)info.st_size);
+  }
+  int64_t page = sysconf(_SC_PAGESIZE);
+  int64_t shift = offset % page;
+  int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+  flags |= MAP_POPULATE;
+#endif
+  void* start = mmap(NULL, (size_t)(bytes + shift), PROT_READ, flags, fd, (off_t)(offset - shift));
+  close(fd);
+  if (start == MAP_FAILED) {
+    return lukv_fail(LUKV_ERR_IO, "%s: cannot map %lld bytes of %s: %s", op, (long long)bytes, path,
+                     strerror(errno));
+  }
+  if (mprotect(start, (size_t)(bytes + shift), PROT_READ | PROT_WRITE) != 0) {
+    munmap(start, (size_t)(bytes + shift));
+    return lukv_fail(LUKV_ERR_IO, "%s: cannot make the mapping of %s copy-on-write: %s", op, path,
+                     strerror(errno));
+  }
+  char* ptr = (char*)start + shift;
+  int status = lukv_registry_insert_mapped(ptr, bytes, shift);
+  if (status) {
+    munmap(start, (size_t)(bytes + shift));
+    return status;
+  }
+  *out_ptr = ptr;
+  return LUKV_OK;
+}
+
 LUKV_API int lukv_free(void* ptr) {
-  int64_t bytes;
-  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes));
-  free(ptr);
+  int64_t bytes, shift;
+  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes, &shift));
+  if (shift < 0) free(ptr);
+  else munmap((char*)ptr - shift, (size_t)(bytes + shift));
   return LUKV_OK;
 }
 

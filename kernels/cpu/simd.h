@@ -4,7 +4,10 @@
 #ifndef LUKV_SIMD_H
 #define LUKV_SIMD_H
 
+#include <stdint.h>
 #include <string.h>
+
+#include "lukv_internal.h"
 
 typedef float lukv_v8 __attribute__((vector_size(32)));
 
@@ -16,6 +19,34 @@ static inline lukv_v8 lukv_load8(const float* p) {
 }
 
 static inline void lukv_store8(float* p, lukv_v8 v) { memcpy(p, &v, sizeof v); }
+
+typedef uint16_t lukv_v8u16 __attribute__((vector_size(16)));
+typedef uint32_t lukv_v8u32 __attribute__((vector_size(32)));
+
+/* Eight bf16 values widened to f32: bf16 is the top half of an f32, so a shift is exact. */
+static inline lukv_v8 lukv_load8_bf16(const uint16_t* p) {
+  lukv_v8u16 h;
+  memcpy(&h, p, sizeof h);
+  lukv_v8u32 bits = __builtin_convertvector(h, lukv_v8u32) << 16;
+  lukv_v8 v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+/* Eight f16 values widened to f32 (one vcvtph2ps with F16C, exact). Compilers without
+ * _Float16 convert element by element. */
+static inline lukv_v8 lukv_load8_f16(const uint16_t* p) {
+#ifdef __FLT16_MAX__
+  typedef _Float16 lukv_v8f16 __attribute__((vector_size(16)));
+  lukv_v8f16 h;
+  memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, lukv_v8);
+#else
+  lukv_v8 v;
+  for (int i = 0; i < 8; i++) v[i] = lukv_f16_to_f32(p[i]);
+  return v;
+#endif
+}
 
 static inline float lukv_sum8(lukv_v8 v) {
   return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));

@@ -27,8 +27,17 @@ extern "C" LUKV_API int lukv_alloc(int64_t bytes, LUKV_HOST void** out_ptr) {
 // cudaFree waits for the device to be idle, so work still queued on the memory ends first.
 extern "C" LUKV_API int lukv_free(void* ptr) {
   int64_t bytes;
-  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes));
+  LUKV_TRY(lukv_registry_remove("lukv_free", ptr, &bytes, nullptr));
   return lukv_cuda_status("lukv_free", cudaFree(ptr));
+}
+
+// Tensors live in device memory here, which a file cannot be mapped into: CUDA loaders read
+// the file and upload it instead (src/model/weights.ts).
+extern "C" LUKV_API int lukv_map_file(LUKV_HOST const char* path, int64_t offset, int64_t bytes,
+                                      LUKV_HOST void** out_ptr) {
+  (void)path, (void)offset, (void)bytes, (void)out_ptr;
+  return lukv_fail(LUKV_ERR_UNSUPPORTED,
+                   "lukv_map_file: the CUDA library cannot map files into device memory");
 }
 
 // The driver's free and total memory sit beside the registry's counts: the registry sees

@@ -88,17 +88,45 @@ export class Device implements Disposable {
    */
   empty<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
     checkDType(dtype);
-    if (shape.length === 0 || !shape.every((n) => Number.isSafeInteger(n) && n > 0)) {
-      throw new RangeError(`shape must be a non-empty list of positive integers, got [${shape}]`);
-    }
-    const bytes = shape.reduce((a, b) => a * b, 1) * DTYPES[dtype].bytes;
-    if (!Number.isSafeInteger(bytes)) throw new RangeError(`shape [${shape}] is too large`);
+    const bytes = checkedBytes(dtype, shape);
     const out = new BigUint64Array(1);
     this.check("lukv_alloc", this.symbols.lukv_alloc(BigInt(bytes), out));
-    const pointer = Deno.UnsafePointer.create(out[0])!;
-    const tensor = new Tensor(this, pointer, dtype, shape);
-    this.#tensors.set(out[0], new WeakRef(tensor));
+    return this.#adopt(out[0], dtype, shape);
+  }
+
+  /** Wraps memory the library just handed out, and tracks it for {@linkcode Device.close}. */
+  #adopt<D extends DType>(address: bigint, dtype: D, shape: readonly number[]): Tensor<D> {
+    const tensor = new Tensor(this, Deno.UnsafePointer.create(address)!, dtype, shape);
+    this.#tensors.set(address, new WeakRef(tensor));
     return tensor;
+  }
+
+  /**
+   * A tensor over bytes `[offset, offset + size * sizeof(dtype))` of the file at `path`,
+   * mapped copy-on-write (CPU only): no copy and no read loop, the pages come from the
+   * page cache and are shared with every process mapping the file; a write to the
+   * tensor changes only this process's copy of that page. `offset` must be a multiple of
+   * the dtype's size. A missing file or a range past its end is a LukvError (IO); CUDA
+   * answers UNSUPPORTED (read the bytes and use {@linkcode Device.fromArray} there).
+   *
+   * @example
+   * ```ts
+   * using w = dev.mapFile("model.safetensors", 4096, "bf16", [2048, 2048]);
+   * ```
+   */
+  mapFile<D extends DType>(path: string, offset: number, dtype: D, shape: readonly number[]): Tensor<D> {
+    checkDType(dtype);
+    const bytes = checkedBytes(dtype, shape);
+    const size = DTYPES[dtype].bytes;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % size !== 0) {
+      throw new RangeError(
+        `mapFile: offset must be a non-negative multiple of ${size} (${dtype}), got ${offset}`,
+      );
+    }
+    const out = new BigUint64Array(1);
+    const cPath = new TextEncoder().encode(`${path}\0`);
+    this.check("lukv_map_file", this.symbols.lukv_map_file(cPath, BigInt(offset), BigInt(bytes), out));
+    return this.#adopt(out[0], dtype, shape);
   }
 
   /**
@@ -246,4 +274,14 @@ async function loadCuda(): Promise<NativeLibrary> {
     throw new LukvError("lukv_device_count", status || STATUS.DEVICE, message || "no CUDA device found");
   }
   return native;
+}
+
+/** The bytes of a `dtype` tensor of `shape`; a malformed or too large shape is a RangeError. */
+function checkedBytes(dtype: DType, shape: readonly number[]): number {
+  if (shape.length === 0 || !shape.every((n) => Number.isSafeInteger(n) && n > 0)) {
+    throw new RangeError(`shape must be a non-empty list of positive integers, got [${shape}]`);
+  }
+  const bytes = shape.reduce((a, b) => a * b, 1) * DTYPES[dtype].bytes;
+  if (!Number.isSafeInteger(bytes)) throw new RangeError(`shape [${shape}] is too large`);
+  return bytes;
 }

@@ -10,6 +10,7 @@ export const STATUS = {
   NOT_ALLOCATED: 5,
   UNSUPPORTED: 6,
   DEVICE: 7,
+  IO: 8,
   /** TypeScript side only: the library could not be found, built or loaded. */
   LOAD: 100,
   /** TypeScript side only: a tensor or device was used after `close()`. */

@@ -55,6 +55,15 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
+  lukv_map_file: {
+    parameters: [
+      "buffer", // LUKV_HOST const char* path
+      "i64", // int64_t offset
+      "i64", // int64_t bytes
+      "buffer", // LUKV_HOST void** out_ptr
+    ],
+    result: "i32",
+  },
   lukv_free: {
     parameters: [
       "pointer", // void* ptr
@@ -387,7 +396,7 @@ export const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The ABI version this module speaks; `LUKV_ABI_VERSION` of the loaded library must match. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** The opened library's functions, typed from {@linkcode SYMBOLS}. */
 export type LukvSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -1,7 +1,7 @@
 /** A weights fingerprint: which trained weights a derived artefact (an LU-KV profile) belongs to. */
 
 import { sha256Hex } from "../backend/sha256.ts";
-import type { WeightTensor } from "./safetensors.ts";
+import type { TensorInfo } from "./safetensors.ts";
 
 /** Tensors up to this many bytes are hashed whole; larger ones by {@linkcode SLICES} evenly spaced slices. */
 const WHOLE_BYTES = 64 * 1024;
@@ -18,22 +18,28 @@ const SLICE_BYTES = 1024;
  * @example
  * ```ts
  * const { tensors } = parseSafetensors(await Deno.readFile("models/tiny/model.safetensors"));
- * await weightsFingerprint(tensors.values()); // "3f9a…" (64 hex digits)
+ * await weightsFingerprint(tensors.values(), (t, at, n) => t.bytes.subarray(at, at + n)); // "3f9a…"
  * ```
+ *
+ * @param bytesAt reads `length` bytes of a tensor from byte `at` (from memory or a file)
  */
-export async function weightsFingerprint(tensors: Iterable<WeightTensor>): Promise<string> {
+export async function weightsFingerprint<T extends TensorInfo>(
+  tensors: Iterable<T>,
+  bytesAt: (tensor: T, at: number, length: number) => Uint8Array,
+): Promise<string> {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
-  for (const { name, dtype, shape, bytes } of sorted) {
-    parts.push(encoder.encode(`${JSON.stringify([name, dtype, shape, bytes.length])}\n`));
-    if (bytes.length <= WHOLE_BYTES) {
-      parts.push(bytes);
+  for (const tensor of sorted) {
+    const { name, dtype, shape, byteLength } = tensor;
+    parts.push(encoder.encode(`${JSON.stringify([name, dtype, shape, byteLength])}\n`));
+    if (byteLength <= WHOLE_BYTES) {
+      parts.push(bytesAt(tensor, 0, byteLength));
       continue;
     }
     for (let i = 0; i < SLICES; i++) {
-      const at = Math.floor((i * (bytes.length - SLICE_BYTES)) / (SLICES - 1));
-      parts.push(bytes.subarray(at, at + SLICE_BYTES));
+      const at = Math.floor((i * (byteLength - SLICE_BYTES)) / (SLICES - 1));
+      parts.push(bytesAt(tensor, at, SLICE_BYTES));
     }
   }
   return await sha256Hex(parts);

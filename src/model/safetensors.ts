@@ -8,16 +8,32 @@ import { describeValue, joinPath } from "./json_file.ts";
 /** The dtypes lukv reads from safetensors files (the float dtypes of `DType`). */
 export type WeightDType = "f32" | "f16" | "bf16";
 
-/** One tensor of a safetensors file; `bytes` is a view into the file bytes (no copy). */
-export interface WeightTensor {
+/** What a safetensors header says of one tensor. */
+export interface TensorInfo {
   /** The tensor's name, e.g. `"model.layers.0.self_attn.q_proj.weight"`. */
   name: string;
   /** Element type (safetensors `F32`, `F16`, `BF16`). */
   dtype: WeightDType;
   /** Row-major extents, e.g. `[out, in]` for a linear weight. */
   shape: number[];
-  /** The raw little-endian elements: `product(shape) * sizeof(dtype)` bytes. */
+  /** `product(shape) * sizeof(dtype)`. */
+  byteLength: number;
+}
+
+/** One tensor of a safetensors file held in memory; `bytes` is a view into the file bytes (no copy). */
+export interface WeightTensor extends TensorInfo {
+  /** The raw little-endian elements: `byteLength` bytes. */
   bytes: Uint8Array;
+}
+
+/** One tensor of a checkpoint on disk: where its bytes lie, not the bytes. */
+export interface StoredTensor extends TensorInfo {
+  /** The file's name inside the checkpoint folder, e.g. `"model-00001-of-00002.safetensors"`. */
+  file: string;
+  /** The file's path (folder joined with `file`). */
+  path: string;
+  /** Where the tensor's bytes start in the file. */
+  offset: number;
 }
 
 /** A parsed safetensors file: its tensors by name and its optional `__metadata__`. */
@@ -55,28 +71,70 @@ function formatError(message: string): LukvError {
  * ```
  */
 export function parseSafetensors(bytes: Uint8Array, file = SINGLE_FILE): SafetensorsFile {
-  if (bytes.length < 8) {
-    throw formatError(`${file} is truncated: ${bytes.length} bytes, less than its 8-byte header length`);
+  const { dataStart, entries, metadata } = parseHeader(
+    bytes,
+    headerLength(bytes, bytes.length, file),
+    bytes.length,
+    file,
+  );
+  const tensors = new Map<string, WeightTensor>();
+  for (const { name, dtype, shape, begin, end } of entries) {
+    tensors.set(name, {
+      name,
+      dtype,
+      shape,
+      byteLength: end - begin,
+      bytes: bytes.subarray(dataStart + begin, dataStart + end),
+    });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const declared = view.getBigUint64(0, true);
+  return { tensors, metadata };
+}
+
+/** The header length a file's first 8 bytes declare, checked against the file's size. */
+function headerLength(prefix: Uint8Array, fileSize: number, file: string): number {
+  if (fileSize < 8 || prefix.length < 8) {
+    throw formatError(`${file} is truncated: ${fileSize} bytes, less than its 8-byte header length`);
+  }
+  const declared = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(MAX_HEADER_BYTES)) {
     throw formatError(
       `${file} declares a ${declared}-byte header, more than the ${MAX_HEADER_BYTES} allowed`,
     );
   }
-  const headerLength = Number(declared);
-  if (8 + headerLength > bytes.length) {
+  const length = Number(declared);
+  if (8 + length > fileSize) {
     throw formatError(
-      `${file} declares a ${headerLength}-byte header but only ${bytes.length - 8} bytes follow its length`,
+      `${file} declares a ${length}-byte header but only ${fileSize - 8} bytes follow its length`,
     );
   }
-  const dataStart = 8 + headerLength;
-  const header = parseHeaderJson(bytes.subarray(8, dataStart), file);
-  const dataLength = bytes.length - dataStart;
+  return length;
+}
+
+interface HeaderEntry {
+  name: string;
+  dtype: WeightDType;
+  shape: number[];
+  /** Byte offsets relative to the data region. */
+  begin: number;
+  end: number;
+}
+
+/**
+ * Validates the header held in `prefix` (the file's first `8 + length` bytes at least)
+ * against a file of `fileSize` bytes.
+ */
+function parseHeader(
+  prefix: Uint8Array,
+  length: number,
+  fileSize: number,
+  file: string,
+): { dataStart: number; entries: HeaderEntry[]; metadata: Record<string, string> } {
+  const dataStart = 8 + length;
+  const header = parseHeaderJson(prefix.subarray(8, dataStart), file);
+  const dataLength = fileSize - dataStart;
 
   const metadata = parseMetadata(header.__metadata__, file);
-  const entries: { name: string; dtype: WeightDType; shape: number[]; begin: number; end: number }[] = [];
+  const entries: HeaderEntry[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     entries.push({ name, ...parseEntry(name, entry, dataLength, file) });
@@ -92,12 +150,7 @@ export function parseSafetensors(bytes: Uint8Array, file = SINGLE_FILE): Safeten
       );
     }
   }
-
-  const tensors = new Map<string, WeightTensor>();
-  for (const { name, dtype, shape, begin, end } of entries) {
-    tensors.set(name, { name, dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
-  }
-  return { tensors, metadata };
+  return { dataStart, entries, metadata };
 }
 
 function parseHeaderJson(headerBytes: Uint8Array, file: string): Record<string, unknown> {
@@ -230,31 +283,33 @@ function aligned(bytes: Uint8Array, size: number): Uint8Array {
 
 /**
  * The weights of a Hugging Face model folder: `model.safetensors`, or the shards listed
- * by `model.safetensors.index.json`. Every file is read once and validated on open;
- * `get` checks names and shapes and remembers which tensors were used, so a loader can
- * report tensors it did not expect.
+ * by `model.safetensors.index.json`. Opening reads and validates every file's header
+ * only; tensors stay on disk until a loader maps them (`Device.mapFile`) or
+ * {@linkcode Checkpoint.read}s them. `get` checks names and shapes and remembers which
+ * tensors were used, so a loader can report tensors it did not expect.
  *
  * @example
  * ```ts
  * const checkpoint = await Checkpoint.open("models/tiny");
  * const q = checkpoint.get("model.layers.0.self_attn.q_proj.weight", [heads * headDim, hidden]);
+ * const values = toFloat32(checkpoint.read(q)); // Float32Array [heads * headDim * hidden]
  * if (checkpoint.unused().length > 0) console.warn("unused:", checkpoint.unused());
  * ```
  */
 export class Checkpoint {
   /** The folder the checkpoint was read from. */
   readonly dir: string;
-  readonly #tensors: Map<string, { tensor: WeightTensor; file: string }>;
+  readonly #tensors: Map<string, StoredTensor>;
   readonly #used = new Set<string>();
 
-  private constructor(dir: string, tensors: Map<string, { tensor: WeightTensor; file: string }>) {
+  private constructor(dir: string, tensors: Map<string, StoredTensor>) {
     this.dir = dir;
     this.#tensors = tensors;
   }
 
   /**
-   * Reads and validates the checkpoint of `dir`. A sharded index must name existing
-   * shard files inside `dir`, and every tensor it maps must be in its shard.
+   * Reads and validates the headers of the checkpoint of `dir`. A sharded index must
+   * name existing shard files inside `dir`, and every tensor it maps must be in its shard.
    *
    * @example
    * ```ts
@@ -262,34 +317,28 @@ export class Checkpoint {
    * ```
    */
   static async open(dir: string): Promise<Checkpoint> {
-    const single = await readOptional(dir, SINGLE_FILE);
-    if (single !== undefined) {
-      const tensors = new Map<string, { tensor: WeightTensor; file: string }>();
-      for (const [name, tensor] of parseSafetensors(single, SINGLE_FILE).tensors) {
-        tensors.set(name, { tensor, file: SINGLE_FILE });
-      }
-      return new Checkpoint(dir, tensors);
-    }
+    const single = await readHeader(dir, SINGLE_FILE);
+    if (single !== undefined) return new Checkpoint(dir, single);
     const indexBytes = await readOptional(dir, INDEX_FILE);
     if (indexBytes === undefined) {
       throw formatError(`${dir} holds neither ${SINGLE_FILE} nor ${INDEX_FILE}`);
     }
     const weightMap = parseIndex(indexBytes);
-    const shards = new Map<string, SafetensorsFile>();
+    const shards = new Map<string, Map<string, StoredTensor>>();
     for (const shard of new Set(Object.values(weightMap))) {
-      const bytes = await readOptional(dir, shard);
-      if (bytes === undefined) {
+      const tensors = await readHeader(dir, shard);
+      if (tensors === undefined) {
         throw formatError(`${INDEX_FILE} names shard ${shard}, which is missing from ${dir}`);
       }
-      shards.set(shard, parseSafetensors(bytes, shard));
+      shards.set(shard, tensors);
     }
-    const tensors = new Map<string, { tensor: WeightTensor; file: string }>();
+    const tensors = new Map<string, StoredTensor>();
     for (const [name, shard] of Object.entries(weightMap)) {
-      const tensor = shards.get(shard)!.tensors.get(name);
+      const tensor = shards.get(shard)!.get(name);
       if (tensor === undefined) {
         throw formatError(`${INDEX_FILE} maps tensor "${name}" to ${shard}, which does not contain it`);
       }
-      tensors.set(name, { tensor, file: shard });
+      tensors.set(name, tensor);
     }
     return new Checkpoint(dir, tensors);
   }
@@ -331,25 +380,24 @@ export class Checkpoint {
   }
 
   /**
-   * The tensor `name`, marked as used. Missing, or (with `expectedShape`) of another
-   * shape: a LukvError (FORMAT) naming the tensor and its file.
+   * The tensor `name` (where it lies, not its bytes), marked as used. Missing, or (with
+   * `expectedShape`) of another shape: a LukvError (FORMAT) naming the tensor and its file.
    *
    * @example
    * ```ts
    * const embed = checkpoint.get("model.embed_tokens.weight", [vocab, hidden]);
    * ```
    */
-  get(name: string, expectedShape?: readonly number[]): WeightTensor {
-    const found = this.#tensors.get(name);
-    if (found === undefined) {
+  get(name: string, expectedShape?: readonly number[]): StoredTensor {
+    const tensor = this.#tensors.get(name);
+    if (tensor === undefined) {
       throw formatError(`tensor "${name}" is missing from the checkpoint in ${this.dir}`);
     }
-    const { tensor, file } = found;
     const sameShape = expectedShape === undefined ||
       (expectedShape.length === tensor.shape.length && expectedShape.every((n, i) => n === tensor.shape[i]));
     if (!sameShape) {
       throw formatError(
-        `tensor "${name}" in ${file} has shape [${tensor.shape.join(", ")}], expected [${
+        `tensor "${name}" in ${tensor.file} has shape [${tensor.shape.join(", ")}], expected [${
           expectedShape!.join(", ")
         }]`,
       );
@@ -359,16 +407,40 @@ export class Checkpoint {
   }
 
   /**
+   * A tensor's bytes, read from its file in one call. A file that changed since
+   * {@linkcode Checkpoint.open} and now ends early is a LukvError (FORMAT).
+   *
+   * @example
+   * ```ts
+   * const norm = toFloat32(checkpoint.read(checkpoint.get("model.norm.weight", [hidden])));
+   * ```
+   */
+  read(tensor: StoredTensor): WeightTensor {
+    using file = openFile(tensor.path, tensor.file, this.dir);
+    return { ...tensor, bytes: readAt(file, tensor.offset, tensor.byteLength, tensor.file) };
+  }
+
+  /**
    * The weights' fingerprint (see {@linkcode weightsFingerprint}): 64 hex digits that
-   * change whenever the weights are retrained. LU-KV profiles record it.
+   * change whenever the weights are retrained. LU-KV profiles record it. It reads a few
+   * slices of each tensor, not the whole files.
    *
    * @example
    * ```ts
    * const fingerprint = await checkpoint.fingerprint();
    * ```
    */
-  fingerprint(): Promise<string> {
-    return weightsFingerprint([...this.#tensors.values()].map((entry) => entry.tensor));
+  async fingerprint(): Promise<string> {
+    const files = new Map<string, Deno.FsFile>();
+    try {
+      return await weightsFingerprint(this.#tensors.values(), (tensor, at, length) => {
+        let file = files.get(tensor.path);
+        if (file === undefined) files.set(tensor.path, file = openFile(tensor.path, tensor.file, this.dir));
+        return readAt(file, tensor.offset + at, length, tensor.file);
+      });
+    } finally {
+      for (const file of files.values()) file.close();
+    }
   }
 
   /**
@@ -383,6 +455,56 @@ export class Checkpoint {
   unused(): string[] {
     return this.names().filter((name) => !this.#used.has(name));
   }
+}
+
+/** The tensors a safetensors file's header describes, or undefined when the file does not exist. */
+async function readHeader(dir: string, name: string): Promise<Map<string, StoredTensor> | undefined> {
+  const path = joinPath(dir, name);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw formatError(`${name} in ${dir} cannot be read: ${(error as Error).message}`);
+  }
+  using _ = file;
+  const size = (await file.stat()).size;
+  const length = headerLength(readAt(file, 0, Math.min(8, size), name), size, name);
+  const prefix = readAt(file, 0, 8 + length, name);
+  const { dataStart, entries } = parseHeader(prefix, length, size, name);
+  return new Map(entries.map(({ name: tensor, dtype, shape, begin, end }) => [tensor, {
+    name: tensor,
+    dtype,
+    shape,
+    byteLength: end - begin,
+    file: name,
+    path,
+    offset: dataStart + begin,
+  }]));
+}
+
+function openFile(path: string, name: string, dir: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path);
+  } catch (error) {
+    throw formatError(`${name} in ${dir} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+/** `length` bytes of `file` from `offset`, read until complete; an early end is a FORMAT error. */
+function readAt(file: Deno.FsFile, offset: number, length: number, name: string): Uint8Array {
+  const out = new Uint8Array(length);
+  file.seekSync(offset, Deno.SeekMode.Start);
+  for (let at = 0; at < length;) {
+    const read = file.readSync(out.subarray(at));
+    if (read === null) {
+      throw formatError(
+        `${name} ends at byte ${offset + at}, before the ${length} bytes expected from ${offset}`,
+      );
+    }
+    at += read;
+  }
+  return out;
 }
 
 async function readOptional(dir: string, name: string): Promise<Uint8Array | undefined> {

@@ -3,7 +3,8 @@
 import type { Device } from "../backend/device.ts";
 import type { Tensor } from "../backend/tensor.ts";
 import type { ModelConfig } from "./config.ts";
-import { type Checkpoint, hostView, toFloat32 } from "./safetensors.ts";
+import { DTYPES } from "../backend/dtype.ts";
+import { type Checkpoint, hostView, type StoredTensor, toFloat32, type WeightDType } from "./safetensors.ts";
 
 /** One decoder layer's weights. Linear weights are `[out, in]`; vectors are f32. */
 export interface LayerWeights {
@@ -58,9 +59,12 @@ export interface ModelWeights {
 }
 
 /**
- * Uploads a checkpoint's weights. Matrices keep their file dtype on CUDA (f16/bf16 with
- * f32 accumulation) and become f32 on CPU; norms and biases are f32 everywhere. A
- * missing tensor or a wrong shape is a LukvError naming the tensor and its file.
+ * Places a checkpoint's weights on a device. Matrices keep their file dtype (f32, f16 or
+ * bf16; the matmul widens 16-bit weights in registers, accumulating in f32); norms and
+ * biases are f32. On CPU every tensor already in the dtype it needs is mapped from its
+ * file (`Device.mapFile`: no copy, pages shared with the page cache); the rest, and every
+ * tensor on CUDA, is read from the file once and uploaded. A missing tensor or a wrong
+ * shape is a LukvError naming the tensor and its file.
  *
  * @returns the weights and the tensors to close with the model
  * @example
@@ -76,10 +80,7 @@ export function loadWeights(
   const owned: Tensor[] = [];
   const { hiddenSize: hidden, intermediateSize: inter, heads, kvHeads, headDim, vocabSize: vocab } = config;
   const upload = (name: string, shape: number[], keepDtype: boolean): Tensor => {
-    const tensor = checkpoint.get(name, shape);
-    const t = keepDtype && device.kind !== "cpu" && tensor.dtype !== "f32"
-      ? device.fromArray(tensor.dtype, hostView(tensor) as never, shape)
-      : device.fromArray("f32", toFloat32(tensor), shape);
+    const t = place(checkpoint, checkpoint.get(name, shape), keepDtype ? undefined : "f32", device);
     owned.push(t);
     return t;
   };
@@ -126,4 +127,25 @@ export function loadWeights(
     for (const t of owned) t.close();
     throw error;
   }
+}
+
+/**
+ * One tensor on `device` in dtype `as` (default: its file dtype). Mapping needs the CPU,
+ * no conversion, and an offset aligned to the element size (the safetensors writers pad
+ * the header so that it is; an unaligned file is read instead).
+ */
+function place(
+  checkpoint: Checkpoint,
+  stored: StoredTensor,
+  as: WeightDType | undefined,
+  device: Device,
+): Tensor {
+  const dtype = as ?? stored.dtype;
+  if (device.kind === "cpu" && dtype === stored.dtype && stored.offset % DTYPES[dtype].bytes === 0) {
+    return device.mapFile(stored.path, stored.offset, dtype, stored.shape);
+  }
+  const tensor = checkpoint.read(stored);
+  return dtype === stored.dtype
+    ? device.fromArray(dtype, hostView(tensor) as never, stored.shape)
+    : device.fromArray("f32", toFloat32(tensor), stored.shape);
 }

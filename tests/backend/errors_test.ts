@@ -166,15 +166,13 @@ deviceTest("native ops refuse null pointers, bad sizes, bad dtypes and short buf
     INVALID_ARGUMENT,
     /cols must be > 0/,
   );
-  if (dev.kind === "cpu") {
-    refuses(
-      dev,
-      "lukv_matmul",
-      s.lukv_matmul(y.pointer, x.pointer, w.pointer, 2, null, 4n, 4n, 4n, null),
-      DTYPE,
-      /bf16 is not supported/,
-    );
-  }
+  refuses(
+    dev,
+    "lukv_matmul",
+    s.lukv_matmul(y.pointer, x.pointer, w.pointer, 3, null, 4n, 4n, 4n, null),
+    DTYPE,
+    /i32 is not supported/,
+  );
 });
 
 deviceTest("ragged cache ops and attention scores refuse bad indices, spans and lengths", (dev) => {

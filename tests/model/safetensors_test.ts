@@ -205,7 +205,10 @@ Deno.test("a single-file checkpoint gets tensors by name and shape and reports t
     assert.ok(checkpoint.has("lm_head.weight") && !checkpoint.has("model.embed_tokens.weight"));
     assert.equal(checkpoint.fileOf("lm_head.weight"), "model.safetensors");
     assert.deepEqual(checkpoint.unused(), ["lm_head.weight", "model.norm.weight"]);
-    assert.deepEqual(toFloat32(checkpoint.get("model.norm.weight", [2])), new Float32Array([1, 0.5]));
+    assert.deepEqual(
+      toFloat32(checkpoint.read(checkpoint.get("model.norm.weight", [2]))),
+      new Float32Array([1, 0.5]),
+    );
     assert.deepEqual(checkpoint.unused(), ["lm_head.weight"]);
     refuses(
       () => checkpoint.get("model.embed_tokens.weight"),
@@ -239,7 +242,7 @@ Deno.test("a sharded checkpoint follows its index across shards", async () => {
     ]);
     assert.equal(checkpoint.fileOf("model.embed_tokens.weight"), "model-00001-of-00002.safetensors");
     assert.equal(checkpoint.fileOf("lm_head.weight"), "model-00002-of-00002.safetensors");
-    assert.deepEqual(toFloat32(checkpoint.get("model.embed_tokens.weight", [4, 2]))[7], 8);
+    assert.deepEqual(toFloat32(checkpoint.read(checkpoint.get("model.embed_tokens.weight", [4, 2])))[7], 8);
     refuses(
       () => checkpoint.get("model.norm.weight", [3]),
       /tensor "model\.norm\.weight" in model-00002-of-00002\.safetensors has shape \[2\], expected \[3\]/,
