@@ -5,19 +5,27 @@
 #include "simd.h"
 
 /* Register tile: ROWS rows of x against COLS rows of W keep ROWS * COLS vector
- * accumulators plus COLS + 1 operands in registers (16 on AVX2). */
+ * accumulators plus COLS + 1 operands in registers: 6 x 4 fills AVX-512's 32 registers,
+ * 4 x 3 AVX2's 16. */
+#if LUKV_VW == 16
+#define ROWS 6
+#define COLS 4
+#else
 #define ROWS 4
 #define COLS 3
-/* Depth of one pass over k: ROWS + COLS rows of this many floats stay in L1. */
+#endif
+/* Depth of one pass over k when x has many rows: ROWS + COLS rows of this many floats
+ * stay in L1 while the tile sweeps down x. A single row (decode) streams W once and
+ * takes the whole depth in one pass instead. */
 #define DEPTH 512
 
-/* Eight weights from element i of w, widened to f32. */
-static inline __attribute__((always_inline)) lukv_v8 load_w8(const void* w, int64_t i,
+/* LUKV_VW weights from element i of w, widened to f32. */
+static inline __attribute__((always_inline)) lukv_vec load_w(const void* w, int64_t i,
                                                              int32_t dtype) {
   switch (dtype) {
-    case LUKV_F16: return lukv_load8_f16((const uint16_t*)w + i);
-    case LUKV_BF16: return lukv_load8_bf16((const uint16_t*)w + i);
-    default: return lukv_load8((const float*)w + i);
+    case LUKV_F16: return lukv_load_vec_f16((const uint16_t*)w + i);
+    case LUKV_BF16: return lukv_load_vec_bf16((const uint16_t*)w + i);
+    default: return lukv_load_vec((const float*)w + i);
   }
 }
 
@@ -37,19 +45,19 @@ static inline __attribute__((always_inline)) void tile(float* y, const float* x,
                                                        int64_t w0, int32_t dtype, int rows,
                                                        int cols, int64_t depth, int64_t n,
                                                        int64_t k) {
-  lukv_v8 acc[ROWS][COLS] = {{{0}}};
+  lukv_vec acc[ROWS][COLS] = {{{0}}};
   int64_t p = 0;
-  for (; p + 8 <= depth; p += 8) {
-    lukv_v8 wv[COLS];
-    for (int c = 0; c < cols; c++) wv[c] = load_w8(w, w0 + c * k + p, dtype);
+  for (; p + LUKV_VW <= depth; p += LUKV_VW) {
+    lukv_vec wv[COLS];
+    for (int c = 0; c < cols; c++) wv[c] = load_w(w, w0 + c * k + p, dtype);
     for (int r = 0; r < rows; r++) {
-      lukv_v8 xv = lukv_load8(x + r * k + p);
+      lukv_vec xv = lukv_load_vec(x + r * k + p);
       for (int c = 0; c < cols; c++) acc[r][c] += xv * wv[c];
     }
   }
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) {
-      float sum = lukv_sum8(acc[r][c]);
+      float sum = lukv_sum_vec(acc[r][c]);
       for (int64_t q = p; q < depth; q++) sum += x[r * k + q] * load_w1(w, w0 + c * k + q, dtype);
       y[r * n + c] += sum;
     }
@@ -77,6 +85,7 @@ LUKV_API int lukv_matmul(float* y, const float* x, const void* w_raw, int32_t w_
   LUKV_TRY(lukv_validate_matmul(y, x, w_raw, w_dtype, bias, m, n, k,
                                 (1u << LUKV_F32) | (1u << LUKV_F16) | (1u << LUKV_BF16)));
   int64_t col_blocks = (n + COLS - 1) / COLS;
+  int64_t block_depth = m == 1 ? k : DEPTH;
   /* Threads split the output columns, so each thread streams its own slice of W once
    * per depth pass while the (smaller) x block is shared through the cache. */
 #pragma omp parallel for if (m * n * k > LUKV_PARALLEL_MIN_WORK) schedule(static)
@@ -86,8 +95,8 @@ LUKV_API int lukv_matmul(float* y, const float* x, const void* w_raw, int32_t w_
     for (int64_t i = 0; i < m; i++) {
       for (int c = 0; c < cols; c++) y[i * n + j + c] = bias ? bias[j + c] : 0.0f;
     }
-    for (int64_t p = 0; p < k; p += DEPTH) {
-      int64_t depth = k - p < DEPTH ? k - p : DEPTH;
+    for (int64_t p = 0; p < k; p += block_depth) {
+      int64_t depth = k - p < block_depth ? k - p : block_depth;
       for (int64_t i = 0; i < m; i += ROWS) {
         int rows = (int)(m - i < ROWS ? m - i : ROWS);
         tile_any(y + i * n + j, x + i * k + p, w_raw, j * k + p, w_dtype, rows, cols, depth, n, k);

@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "lukv_internal.h"
 
@@ -20,32 +23,55 @@ static inline lukv_v8 lukv_load8(const float* p) {
 
 static inline void lukv_store8(float* p, lukv_v8 v) { memcpy(p, &v, sizeof v); }
 
-typedef uint16_t lukv_v8u16 __attribute__((vector_size(16)));
-typedef uint32_t lukv_v8u32 __attribute__((vector_size(32)));
+/* The widest float vector the target has: 16 lanes with AVX-512, else 8. Kernels whose
+ * registers allow it (the matmul) use it; with AVX-512 it halves the instructions per
+ * byte and doubles the registers a tile may hold (32 instead of 16). */
+#ifdef __AVX512F__
+#define LUKV_VW 16
+#else
+#define LUKV_VW 8
+#endif
+typedef float lukv_vec __attribute__((vector_size(LUKV_VW * sizeof(float))));
+typedef uint16_t lukv_vec_u16 __attribute__((vector_size(LUKV_VW * sizeof(uint16_t))));
+typedef uint32_t lukv_vec_u32 __attribute__((vector_size(LUKV_VW * sizeof(uint32_t))));
 
-/* Eight bf16 values widened to f32: bf16 is the top half of an f32, so a shift is exact. */
-static inline lukv_v8 lukv_load8_bf16(const uint16_t* p) {
-  lukv_v8u16 h;
+static inline lukv_vec lukv_load_vec(const float* p) {
+  lukv_vec v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* LUKV_VW bf16 values widened to f32: bf16 is the top half of an f32, so a shift is exact. */
+static inline lukv_vec lukv_load_vec_bf16(const uint16_t* p) {
+  lukv_vec_u16 h;
   memcpy(&h, p, sizeof h);
-  lukv_v8u32 bits = __builtin_convertvector(h, lukv_v8u32) << 16;
-  lukv_v8 v;
+  lukv_vec_u32 bits = __builtin_convertvector(h, lukv_vec_u32) << 16;
+  lukv_vec v;
   memcpy(&v, &bits, sizeof v);
   return v;
 }
 
-/* Eight f16 values widened to f32 (one vcvtph2ps with F16C, exact). Compilers without
- * _Float16 convert element by element. */
-static inline lukv_v8 lukv_load8_f16(const uint16_t* p) {
-#ifdef __FLT16_MAX__
-  typedef _Float16 lukv_v8f16 __attribute__((vector_size(16)));
-  lukv_v8f16 h;
-  memcpy(&h, p, sizeof h);
-  return __builtin_convertvector(h, lukv_v8);
+/* LUKV_VW f16 values widened to f32, exactly: one vcvtph2ps where the target has F16C
+ * (GCC's generic _Float16 vector conversion goes element by element, 5x slower), else
+ * element by element. */
+static inline lukv_vec lukv_load_vec_f16(const uint16_t* p) {
+#if LUKV_VW == 16
+  return (lukv_vec)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
+#elif defined(__F16C__)
+  return (lukv_vec)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
 #else
-  lukv_v8 v;
-  for (int i = 0; i < 8; i++) v[i] = lukv_f16_to_f32(p[i]);
+  lukv_vec v;
+  for (int i = 0; i < LUKV_VW; i++) v[i] = lukv_f16_to_f32(p[i]);
   return v;
 #endif
+}
+
+/* Pairwise, so the order is fixed whatever the lane count. */
+static inline float lukv_sum_vec(lukv_vec v) {
+  for (int width = LUKV_VW / 2; width >= 1; width /= 2) {
+    for (int i = 0; i < width; i++) v[i] += v[i + width];
+  }
+  return v[0];
 }
 
 static inline float lukv_sum8(lukv_v8 v) {
