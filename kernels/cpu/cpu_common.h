@@ -4,9 +4,29 @@
 
 #include "lukv_internal.h"
 
-/* Below this many floating-point operations a parallel region costs more than it
- * saves, so loops run on the calling thread. */
-#define LUKV_PARALLEL_MIN_WORK 32768
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Work (multiply-adds, or floats moved) worth one more thread: about 100 microseconds
+ * on one core. Below it a parallel region costs more than it saves: waking a sleeping
+ * thread (lukv's OpenMP threads wait passively, see src/backend/library.ts) takes tens
+ * of microseconds, and far longer when another process holds that thread's core. A
+ * decode step of a small model is hundreds of such small ops. */
+#define LUKV_PARALLEL_MIN_WORK ((int64_t)1 << 20)
+
+/* Threads for an op of `work` units: one per LUKV_PARALLEL_MIN_WORK, at most OpenMP's
+ * limit (the CPUs this process may use, or OMP_NUM_THREADS). For num_threads(). */
+static inline int lukv_threads(int64_t work) {
+#ifdef _OPENMP
+  int64_t wanted = work / LUKV_PARALLEL_MIN_WORK;
+  int limit = omp_get_max_threads();
+  return wanted < 1 ? 1 : wanted < limit ? (int)wanted : limit;
+#else
+  (void)work;
+  return 1;
+#endif
+}
 
 /* out [n] = softmax(in [n]) in f32 with an f64 sum; out may equal in (softmax.c). */
 void lukv_softmax_row(float* out, const float* in, int64_t n);

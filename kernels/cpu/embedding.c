@@ -6,7 +6,7 @@ LUKV_API int lukv_embedding(float* out, const void* table, int32_t table_dtype,
                             int64_t dim, void* stream) {
   (void)stream;
   LUKV_TRY(lukv_validate_embedding(out, table, table_dtype, ids, count, vocab, dim));
-#pragma omp parallel for if (count * dim > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(count * dim)) schedule(static)
   for (int64_t t = 0; t < count; t++) {
     float* row = out + t * dim;
     int64_t base = (int64_t)ids[t] * dim;

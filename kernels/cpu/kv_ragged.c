@@ -13,7 +13,7 @@ LUKV_API int lukv_kv_gather(float* dst, const float* src, LUKV_HOST const int32_
   LUKV_TRY(lukv_validate_kv_gather(dst, src, indices, index_offsets, dst_offsets, heads, capacity,
                                    head_dim, dst_rows));
   size_t row_bytes = (size_t)head_dim * sizeof(float);
-#pragma omp parallel for if ((int64_t)index_offsets[heads] * head_dim > LUKV_PARALLEL_MIN_WORK) \
+#pragma omp parallel for num_threads(lukv_threads((int64_t)index_offsets[heads] * head_dim)) \
     schedule(dynamic, 1)
   for (int64_t h = 0; h < heads; h++) {
     const float* head = src + h * capacity * head_dim;

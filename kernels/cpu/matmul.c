@@ -88,7 +88,7 @@ LUKV_API int lukv_matmul(float* y, const float* x, const void* w_raw, int32_t w_
   int64_t block_depth = m == 1 ? k : DEPTH;
   /* Threads split the output columns, so each thread streams its own slice of W once
    * per depth pass while the (smaller) x block is shared through the cache. */
-#pragma omp parallel for if (m * n * k > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(m * n * k)) schedule(static)
   for (int64_t jb = 0; jb < col_blocks; jb++) {
     int64_t j = jb * COLS;
     int cols = (int)(n - j < COLS ? n - j : COLS);

@@ -156,7 +156,7 @@ LUKV_API int lukv_fill_random(void* dst, int32_t dtype, int64_t count, uint64_t 
                               void* stream) {
   (void)stream;
   LUKV_TRY(lukv_validate_fill_random(dst, dtype, count, scale));
-#pragma omp parallel for if (count > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(count)) schedule(static)
   for (int64_t i = 0; i < count; i++) {
     float value = lukv_random_uniform(seed, (uint64_t)i, scale);
     switch (dtype) {
@@ -180,7 +180,7 @@ LUKV_API int lukv_convert(void* dst, int32_t dst_dtype, const void* src, int32_t
                           int64_t count, void* stream) {
   (void)stream;
   LUKV_TRY(lukv_validate_convert(dst, dst_dtype, src, src_dtype, count));
-#pragma omp parallel for if (count > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(count)) schedule(static)
   for (int64_t i = 0; i < count; i++) {
     float value = load_as_f32(src, src_dtype, i);
     switch (dst_dtype) {

@@ -7,7 +7,7 @@ LUKV_API int lukv_rmsnorm(float* y, const float* x, const float* weight, int64_t
                           int64_t dim, float eps, void* stream) {
   (void)stream;
   LUKV_TRY(lukv_validate_rmsnorm(y, x, weight, rows, dim, eps));
-#pragma omp parallel for if (rows * dim > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(rows * dim)) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const float* in = x + r * dim;
     float* out = y + r * dim;

@@ -7,7 +7,7 @@ LUKV_API int lukv_rope(float* x, const float* cos, const float* sin, int64_t row
   (void)stream;
   LUKV_TRY(lukv_validate_rope(x, cos, sin, rows, heads, head_dim, pos0, table_len));
   int64_t half = head_dim / 2;
-#pragma omp parallel for collapse(2) if (rows * heads * head_dim > LUKV_PARALLEL_MIN_WORK) \
+#pragma omp parallel for collapse(2) num_threads(lukv_threads(rows * heads * head_dim)) \
     schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t h = 0; h < heads; h++) {

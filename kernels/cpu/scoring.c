@@ -53,7 +53,7 @@ LUKV_API int lukv_query_moments(float* sum, float* outer, const float* q, const 
   LUKV_TRY(lukv_validate_query_moments(sum, outer, q, shift, rows, heads, head_dim));
   int64_t d = head_dim;
   int out_of_memory = 0;
-#pragma omp parallel if (rows * heads * d * d > LUKV_PARALLEL_MIN_WORK)
+#pragma omp parallel num_threads(lukv_threads(rows * heads * d * d))
   {
     double* scratch = (double*)malloc((size_t)(d * d + d + MOMENT_CHUNK * d) * sizeof(double));
     if (!scratch) {
@@ -179,7 +179,7 @@ LUKV_API int lukv_expected_attention_scores(float* out, const float* k, const fl
                      (long long)q_heads, (long long)longest);
   }
   int64_t tiles = (longest + EXPECTED_TILE - 1) / EXPECTED_TILE;
-#pragma omp parallel for if (group * total * d * d > LUKV_PARALLEL_MIN_WORK) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(lukv_threads(group * total * d * d)) schedule(dynamic, 1)
   for (int64_t item = 0; item < q_heads * tiles; item++) {
     int64_t i = item / tiles, j0 = item % tiles * EXPECTED_TILE, h = i / group;
     if (j0 >= lengths[h]) continue;
@@ -187,12 +187,12 @@ LUKV_API int lukv_expected_attention_scores(float* out, const float* k, const fl
     expected_logits(logits + i * longest + j0, k + ((int64_t)offsets[h] + j0) * d, count,
                     mean + i * d, cov + i * d * d, d);
   }
-#pragma omp parallel for if (group * total > LUKV_PARALLEL_MIN_WORK) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(lukv_threads(group * total)) schedule(dynamic, 1)
   for (int64_t i = 0; i < q_heads; i++) {
     float* row = logits + i * longest;
     lukv_softmax_row(row, row, lengths[i / group]);
   }
-#pragma omp parallel for if (total * (d + group) > LUKV_PARALLEL_MIN_WORK) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(lukv_threads(total * (d + group))) schedule(dynamic, 1)
   for (int64_t h = 0; h < kv_heads; h++) {
     for (int64_t j = 0; j < lengths[h]; j++) {
       float p = 0.0f;
@@ -224,7 +224,7 @@ LUKV_API int lukv_key_scores(float* out, const float* k, LUKV_HOST const int32_t
   int64_t d = head_dim, total = 0;
   for (int64_t h = 0; h < kv_heads; h++) total += lengths[h];
   int out_of_memory = 0;
-#pragma omp parallel if (total * d > LUKV_PARALLEL_MIN_WORK)
+#pragma omp parallel num_threads(lukv_threads(total * d))
   {
     double* mean = (double*)malloc((size_t)d * sizeof(double));
     if (!mean) {

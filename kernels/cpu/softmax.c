@@ -20,7 +20,7 @@ void lukv_softmax_row(float* out, const float* in, int64_t n) {
 LUKV_API int lukv_softmax(float* y, const float* x, int64_t rows, int64_t cols, void* stream) {
   (void)stream;
   LUKV_TRY(lukv_validate_softmax(y, x, rows, cols));
-#pragma omp parallel for if (rows * cols > LUKV_PARALLEL_MIN_WORK) schedule(static)
+#pragma omp parallel for num_threads(lukv_threads(rows * cols)) schedule(static)
   for (int64_t r = 0; r < rows; r++) lukv_softmax_row(y + r * cols, x + r * cols, cols);
   return LUKV_OK;
 }
