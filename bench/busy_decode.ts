@@ -1,12 +1,17 @@
 /**
- * Decode speed of the embedded model on the CPU when another process keeps a core busy,
- * for each OpenMP setting, against the same settings on a quiet machine. Each setting
- * runs in a fresh process (OpenMP reads its environment once, when the library loads),
- * in interleaved rounds, so a noisy machine hits every setting alike; the table gives
- * the median tokens/s and their range.
+ * Decode speed on the CPU when another process keeps a core busy, for each OpenMP
+ * setting, against the same settings on a quiet machine. Each setting runs in a fresh
+ * process (OpenMP reads its environment once, when the library loads); every round runs
+ * each setting quiet and then busy, so a noisy machine hits both states alike. The table
+ * gives median tokens/s with their range, and the median of each round's busy/quiet ratio
+ * (the share of its speed a setting keeps when a core is taken).
+ *
+ * `--model` decodes another model folder (default: the embedded one); `--before DIR`
+ * adds lukv's default with the library found in DIR (`LUKV_LIB_DIR`), to compare a
+ * library before and after a change in the same rounds.
  *
  * ```sh
- * deno run -A bench/busy_decode.ts [--rounds 3] [--tokens 96] [--out docs/results/x.md]
+ * deno run -A bench/busy_decode.ts [--rounds 3] [--tokens 96] [--model DIR] [--before DIR] [--out docs/results/x.md]
  * ```
  *
  * @module
@@ -31,6 +36,8 @@ const { values } = parseArgs({
     busy: { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
     tokens: { type: "string", default: "96" },
+    model: { type: "string", default: new URL("../models/tiny/", import.meta.url).pathname },
+    before: { type: "string" },
     out: { type: "string" },
   },
 });
@@ -41,7 +48,7 @@ if (values.busy) {
 }
 
 if (values.child) {
-  using model = await loadModel(new URL("../models/tiny/", import.meta.url).pathname, { device: "cpu" });
+  using model = await loadModel(values.model, { device: "cpu" });
   const prompt = model.encode("The train left the station at noon. ".repeat(40));
   const run = model.generate(prompt, { maxNewTokens: Number(values.tokens), stopAtEos: false });
   console.log(JSON.stringify(await run.stats()));
@@ -53,7 +60,7 @@ async function decodeRate(env: Record<string, string>): Promise<number> {
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("OMP_") && !k.startsWith("GOMP_")),
   );
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", import.meta.filename!, "--child", "--tokens", values.tokens],
+    args: ["run", "-A", import.meta.filename!, "--child", "--tokens", values.tokens, "--model", values.model],
     env: { ...clean, ...env },
     clearEnv: true,
     stdout: "piped",
@@ -63,37 +70,44 @@ async function decodeRate(env: Record<string, string>): Promise<number> {
   return JSON.parse(new TextDecoder().decode(output.stdout)).decodeTokensPerSecond;
 }
 
-const rates = new Map<string, number[]>();
-const rounds = Number(values.rounds);
-for (const busy of [false, true]) {
-  const competitor = busy
-    ? new Deno.Command(Deno.execPath(), { args: ["run", import.meta.filename!, "--busy"], stdout: "null" })
-      .spawn()
-    : null;
+if (values.before !== undefined) {
+  SETTINGS[`lukv's default, library of ${values.before}`] = { LUKV_LIB_DIR: values.before };
+}
+
+/** Runs `fn` while a competing process spins on one core. */
+async function whileBusy<T>(fn: () => Promise<T>): Promise<T> {
+  const competitor = new Deno.Command(Deno.execPath(), {
+    args: ["run", import.meta.filename!, "--busy"],
+    stdout: "null",
+  })
+    .spawn();
   try {
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, env] of Object.entries(SETTINGS)) {
-        const key = `${busy ? "busy" : "quiet"}\t${name}`;
-        rates.set(key, [...rates.get(key) ?? [], await decodeRate(env)]);
-      }
-    }
+    return await fn();
   } finally {
-    competitor?.kill();
-    await competitor?.status;
+    competitor.kill();
+    await competitor.status;
+  }
+}
+
+const rates = new Map<string, { quiet: number[]; busy: number[] }>();
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const [name, env] of Object.entries(SETTINGS)) {
+    const entry = rates.get(name) ?? { quiet: [], busy: [] };
+    entry.quiet.push(await decodeRate(env));
+    entry.busy.push(await whileBusy(() => decodeRate(env)));
+    rates.set(name, entry);
   }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const cell = (xs: number[], digits: number) =>
+  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 const lines = [
-  "| setting | quiet machine, tokens/s | one core busy, tokens/s |",
-  "|---|---:|---:|",
-  ...Object.keys(SETTINGS).map((name) => {
-    const cell = (state: string) => {
-      const xs = rates.get(`${state}\t${name}`)!;
-      return `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
-    };
-    return `| ${name} | ${cell("quiet")} | ${cell("busy")} |`;
-  }),
+  "| setting | quiet machine, tokens/s | one core busy, tokens/s | busy / quiet |",
+  "|---|---:|---:|---:|",
+  ...[...rates].map(([name, { quiet, busy }]) =>
+    `| ${name} | ${cell(quiet, 1)} | ${cell(busy, 1)} | ${cell(busy.map((b, i) => b / quiet[i]), 2)} |`
+  ),
 ];
 console.log(lines.join("\n"));
 if (values.out) await Deno.writeTextFile(values.out, `${lines.join("\n")}\n`);
