@@ -25,6 +25,7 @@ import { firstDifference, PYTHON, runReference } from "../tools/reference/python
 
 const LAYERS = 32, HEADS = 8, LENGTH = 4096, SEED = 4096;
 const PROTECTION = { sink: 4, window: 32 };
+const CALLS = 5;
 
 /** lukv's curves + solve, what the ratio's denominator times. */
 function lukv(oracle: HeadTable, scores: HeadTable) {
@@ -72,14 +73,21 @@ for (let i = 0; i < 5; i++) lukv(pair.oracle, pair.scores); // warm-up: let V8 o
 
 const rows: { lukv: number; lukvIo: number; python: number; pythonIo: number; pythonProcess: number }[] = [];
 for (let r = 0; r < rounds; r++) {
+  // lukv's call is ~30x shorter than the reference's run, so one descheduling on the
+  // shared machine could decide a round: each round takes the median of CALLS calls.
   const ourRound = async () => {
-    const compute = await timed(() => lukv(pair.oracle, pair.scores));
-    const withIo = await timed(async () => {
-      const oracle = readHeadTableNpy(await Deno.readFile(oPath), { kind: "oracle" });
-      const scores = readHeadTableNpy(await Deno.readFile(sPath), { kind: "scores" });
-      lukv(oracle, scores);
-    });
-    return { compute, withIo };
+    const compute: number[] = [], withIo: number[] = [];
+    for (let call = 0; call < CALLS; call++) {
+      compute.push(await timed(() => lukv(pair.oracle, pair.scores)));
+      withIo.push(
+        await timed(async () => {
+          const oracle = readHeadTableNpy(await Deno.readFile(oPath), { kind: "oracle" });
+          const scores = readHeadTableNpy(await Deno.readFile(sPath), { kind: "scores" });
+          lukv(oracle, scores);
+        }),
+      );
+    }
+    return { compute: median(compute), withIo: median(withIo) };
   };
   const theirRound = async () => {
     let times = { computeMs: NaN, totalMs: NaN };
@@ -129,7 +137,7 @@ const report = `# LU-KV curves + solve: lukv vs the Python/numpy heap reference 
   written as .npy; sink ${PROTECTION.sink}, window ${PROTECTION.window}, global scope, minKeepFraction 0.01;
   ${ours.curves.slopes.length} hull segments. lukv's segments and table equal the reference's bit for bit.
 - ${rounds} interleaved rounds. lukv: \`evictionCurves\` + \`solveBudgets\` in this Deno process after 5
-  warm-up calls; with I/O adds \`Deno.readFile\` + \`readHeadTableNpy\` of both tables. Python
+  warm-up calls, the median of ${CALLS} calls per round; with I/O adds \`Deno.readFile\` + \`readHeadTableNpy\` of both tables. Python
   (tools/reference/lukv_budgets.py): its \`compute\` timed inside its own process; with I/O adds \`np.load\`
   of both tables; the process column is the whole \`/usr/bin/python3\` run as seen from Deno.
 

@@ -148,10 +148,12 @@ class SegmentBuffer {
       lengths.set(this.#lengths);
       [this.#slopes, this.#lengths] = [slopes, lengths];
     }
+    const slopes = this.#slopes, lengths = this.#lengths, start = this.size - 1;
     for (let v = 1; v <= top; v++) {
-      this.#slopes[this.size] = hullSlopes[v];
-      this.#lengths[this.size++] = hull[v] - hull[v - 1];
+      slopes[start + v] = hullSlopes[v];
+      lengths[start + v] = hull[v] - hull[v - 1];
     }
+    this.size += top;
   }
 
   /** The segments as arrays of their exact length. */

@@ -42,40 +42,65 @@ function byComparator(scores: Float64Array, n: number): (base: number) => Int32A
 }
 
 function byRadix(scores: Float32Array | Float64Array, n: number): (base: number) => Int32Array {
-  const single = new Float32Array(n), bits = new Uint32Array(single.buffer);
-  let keys = new Uint32Array(n), spareKeys = new Uint32Array(n);
-  let order = new Int32Array(n), spareOrder = new Int32Array(n);
-  const counts = new Int32Array(PASSES * BUCKETS);
-  return (base) => {
-    single.set(scores.subarray(base, base + n));
-    counts.fill(0);
-    for (let r = 0; r < n; r++) {
-      // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone.
-      const b = single[r] === 0 ? 0 : bits[r];
-      const key = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-      // Last position first: the stable passes keep that order among equal keys.
-      keys[n - 1 - r] = key;
-      order[n - 1 - r] = r;
-      counts[key & (BUCKETS - 1)]++;
-      counts[BUCKETS + ((key >>> DIGIT_BITS) & (BUCKETS - 1))]++;
-      counts[2 * BUCKETS + (key >>> (2 * DIGIT_BITS))]++;
-    }
-    for (let pass = 0; pass < PASSES; pass++) {
-      const shift = pass * DIGIT_BITS, first = pass * BUCKETS;
-      if (counts[first + ((keys[0] >>> shift) & (BUCKETS - 1))] === n) continue; // one digit for all: no-op
-      for (let d = 0, start = 0; d < BUCKETS; d++) {
-        const count = counts[first + d];
-        counts[first + d] = start;
-        start += count;
-      }
-      const fromKeys = keys, toKeys = spareKeys, from = order, to = spareOrder;
-      for (let i = 0; i < n; i++) {
-        const key = fromKeys[i], slot = counts[first + ((key >>> shift) & (BUCKETS - 1))]++;
-        toKeys[slot] = key;
-        to[slot] = from[i];
-      }
-      [keys, spareKeys, order, spareOrder] = [toKeys, fromKeys, to, from];
-    }
-    return order;
+  const single = new Float32Array(n);
+  const buffers: RadixBuffers = {
+    single,
+    bits: new Uint32Array(single.buffer),
+    keys: [new Uint32Array(n), new Uint32Array(n)],
+    orders: [new Int32Array(n), new Int32Array(n)],
+    counts: new Int32Array(PASSES * BUCKETS),
   };
+  return (base) => radixOrder(scores, base, buffers);
+}
+
+/** Scratch space of {@linkcode radixOrder} for heads of `n` positions: two key and two order arrays for the passes. */
+interface RadixBuffers {
+  single: Float32Array;
+  bits: Uint32Array;
+  keys: [Uint32Array, Uint32Array];
+  orders: [Int32Array, Int32Array];
+  counts: Int32Array;
+}
+
+/**
+ * The eviction order of the head starting at `base`, by LSD radix sort; returns one of
+ * `buffers.orders`. A module-level function rather than the closure's body, so that V8
+ * optimises one copy for every table.
+ */
+function radixOrder(scores: Float32Array | Float64Array, base: number, buffers: RadixBuffers): Int32Array {
+  const { single, bits, counts } = buffers, n = single.length;
+  let [keys, spareKeys] = buffers.keys, [order, spareOrder] = buffers.orders;
+  single.set(scores.subarray(base, base + n));
+  counts.fill(0);
+  for (let r = 0; r < n; r++) {
+    // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone.
+    const b = single[r] === 0 ? 0 : bits[r];
+    const key = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    // Last position first: the stable passes keep that order among equal keys.
+    keys[n - 1 - r] = key;
+    order[n - 1 - r] = r;
+    counts[key & (BUCKETS - 1)]++;
+    counts[BUCKETS + ((key >>> DIGIT_BITS) & (BUCKETS - 1))]++;
+    counts[2 * BUCKETS + (key >>> (2 * DIGIT_BITS))]++;
+  }
+  for (let pass = 0; pass < PASSES; pass++) {
+    const shift = pass * DIGIT_BITS, first = pass * BUCKETS;
+    if (counts[first + ((keys[0] >>> shift) & (BUCKETS - 1))] === n) continue; // one digit for all: no-op
+    for (let d = 0, start = 0; d < BUCKETS; d++) {
+      const count = counts[first + d];
+      counts[first + d] = start;
+      start += count;
+    }
+    for (let i = 0; i < n; i++) {
+      const key = keys[i], slot = counts[first + ((key >>> shift) & (BUCKETS - 1))]++;
+      spareKeys[slot] = key;
+      spareOrder[slot] = order[i];
+    }
+    const swapKeys = keys, swapOrder = order;
+    keys = spareKeys;
+    spareKeys = swapKeys;
+    order = spareOrder;
+    spareOrder = swapOrder;
+  }
+  return order;
 }
