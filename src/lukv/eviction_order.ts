@@ -45,8 +45,8 @@ function byRadix(scores: Float32Array | Float64Array, n: number): (base: number)
   const single = new Float32Array(n);
   const buffers: RadixBuffers = {
     single,
-    bits: new Uint32Array(single.buffer),
-    keys: [new Uint32Array(n), new Uint32Array(n)],
+    bits: new Int32Array(single.buffer),
+    keys: [new Int32Array(n), new Int32Array(n)],
     orders: [new Int32Array(n), new Int32Array(n)],
     counts: new Int32Array(PASSES * BUCKETS),
   };
@@ -56,8 +56,8 @@ function byRadix(scores: Float32Array | Float64Array, n: number): (base: number)
 /** Scratch space of {@linkcode radixOrder} for heads of `n` positions: two key and two order arrays for the passes. */
 interface RadixBuffers {
   single: Float32Array;
-  bits: Uint32Array;
-  keys: [Uint32Array, Uint32Array];
+  bits: Int32Array;
+  keys: [Int32Array, Int32Array];
   orders: [Int32Array, Int32Array];
   counts: Int32Array;
 }
@@ -73,9 +73,11 @@ function radixOrder(scores: Float32Array | Float64Array, base: number, buffers: 
   single.set(scores.subarray(base, base + n));
   counts.fill(0);
   for (let r = 0; r < n; r++) {
-    // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone.
-    const b = single[r] === 0 ? 0 : bits[r];
-    const key = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone as an
+    // unsigned number (every bit flipped for a negative, the sign bit for a positive).
+    // Kept in int32 arithmetic: uint32 values above 2^31 would make V8 compute in doubles.
+    const raw = bits[r], b = raw === -0x80000000 ? 0 : raw;
+    const key = b ^ ((b >> 31) | 0x80000000);
     // Last position first: the stable passes keep that order among equal keys.
     keys[n - 1 - r] = key;
     order[n - 1 - r] = r;
