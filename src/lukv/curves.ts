@@ -1,5 +1,6 @@
 /** Eviction curves: each head's cumulative oracle loss in score order, relaxed to its lower convex hull. */
 
+import { evictionOrderFor } from "./eviction_order.ts";
 import { checkHeadTable, type HeadTable } from "./tables.ts";
 
 /** The protected tokens that are never evicted: the first `sink` and the last `window`. */
@@ -79,92 +80,86 @@ export function evictionCurves(oracle: HeadTable, scores: HeadTable, protection:
   checkValues(scores, "scores", false, sink, length - window);
 
   const n = length - sink - window;
-  const order = new Int32Array(n);
-  const rank = rankerFor(scores.data, n);
+  const order = evictionOrderFor(scores.data, n);
   const cum = new Float64Array(n + 1);
-  const hull = new Int32Array(n + 1);
+  const hull = new Int32Array(n + 1), hullSlopes = new Float64Array(n + 1);
   const offsets = new Int32Array(layers * heads + 1);
-  const slopes: number[] = [];
-  const lengths: number[] = [];
+  const segments = new SegmentBuffer();
+  const o = oracle.data;
   for (let head = 0; head < layers * heads; head++) {
     const base = head * length + sink;
-    const s = scores.data, o = oracle.data;
-    rank(s, base, order);
-    for (let e = 1; e <= n; e++) cum[e] = cum[e - 1] + o[base + order[n - e]];
-    const vertices = lowerHull(cum, hull);
-    for (let v = 1; v < vertices; v++) {
-      const a = hull[v - 1], b = hull[v];
-      slopes.push((cum[b] - cum[a]) / (b - a));
-      lengths.push(b - a);
-    }
-    offsets[head + 1] = slopes.length;
+    const top = lossHull(o, base, order(base), cum, hull, hullSlopes);
+    segments.append(hull, hullSlopes, top);
+    offsets[head + 1] = segments.size;
   }
-  return {
-    layers,
-    heads,
-    length,
-    sink,
-    window,
-    offsets,
-    slopes: Float64Array.from(slopes),
-    lengths: Int32Array.from(lengths),
-  };
-}
-
-/** Positions a key packs below the score: 2^21, so a 32-bit score key and a position fit a double exactly. */
-const PACK = 2 ** 21;
-
-/**
- * A ranking of `n` positions of a head by score, descending, ties broken by the earlier
- * position (which ranks higher, so it is evicted later): writes the positions in rank
- * order into `order`. Where every score is a float32 (scorer output, or float64 values
- * that are float32 exactly) and `n` fits 21 bits, each position becomes one double, its
- * score's order-preserving bits times 2^21 plus the position, and a numeric sort of
- * those (native, no comparator) gives the ranking; otherwise a comparator sort does.
- */
-function rankerFor(
-  data: Float32Array | Float64Array,
-  n: number,
-): (s: Float32Array | Float64Array, base: number, order: Int32Array) => void {
-  const byComparator = (s: Float32Array | Float64Array, base: number, order: Int32Array) => {
-    for (let r = 0; r < n; r++) order[r] = r;
-    order.sort((a, b) => s[base + b] - s[base + a] || a - b);
-  };
-  if (n > PACK || (data instanceof Float64Array && data.some((x) => Math.fround(x) !== x))) {
-    return byComparator;
-  }
-  const single = new Float32Array(n), bits = new Uint32Array(single.buffer), keys = new Float64Array(n);
-  return (s, base, order) => {
-    single.set(s.subarray(base, base + n));
-    for (let r = 0; r < n; r++) {
-      // +0 for -0 (they tie), then the float's sign-magnitude bits made monotone, then reversed (descending).
-      const b = single[r] === 0 ? 0 : bits[r];
-      const ascending = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-      keys[r] = (0xffffffff - ascending) * PACK + r;
-    }
-    keys.sort();
-    for (let r = 0; r < n; r++) order[r] = keys[r] % PACK;
-  };
+  return { layers, heads, length, sink, window, offsets, ...segments.trimmed() };
 }
 
 /**
- * Lower convex hull of the points `(x, y[x])`, x = 0 .. y.length - 1, by monotone chain;
- * writes the vertex x's into `hull` and returns their count. The turn test compares the
- * slopes exactly as the solver will compute them, so the stored slopes are strictly
- * increasing even where rounding would make a cross-product test disagree.
+ * One head's cumulative loss `cum[e]` (oracle mass of its first `e` evicted tokens,
+ * `evicted` holding their offsets from `base`) and its lower convex hull, in one pass of
+ * Andrew's monotone chain: writes the vertex x's into `hull[0 .. top]` and returns `top`.
+ * `hullSlopes[v]` is the slope from vertex `v - 1` to `v`, computed once when `v` is
+ * pushed; the turn test compares against it, the very value the segment stores, so the
+ * kept slopes strictly increase even where rounding would make a cross-product test
+ * disagree. A function of its own so that V8 optimises it whole, not as an OSR'd loop.
  */
-function lowerHull(y: Float64Array, hull: Int32Array): number {
-  let top = 0;
-  hull[0] = 0;
-  for (let x = 1; x < y.length; x++) {
-    while (top > 0) {
-      const a = hull[top - 1], b = hull[top];
-      if ((y[x] - y[b]) / (x - b) > (y[b] - y[a]) / (b - a)) break;
-      top--;
+function lossHull(
+  o: Float32Array | Float64Array,
+  base: number,
+  evicted: Int32Array,
+  cum: Float64Array,
+  hull: Int32Array,
+  hullSlopes: Float64Array,
+): number {
+  // The running sum and the top vertex (x, cum, slope into it) are kept in locals.
+  let top = 0, y = 0, bx = 0, by = 0, bs = 0;
+  for (let x = 1; x <= evicted.length; x++) {
+    cum[x] = y += o[base + evicted[x - 1]];
+    // Every point is pushed, so the top vertex is x - 1 and the first slope divides by
+    // 1: exact without a division. Each pop then tests the slope to the vertex below,
+    // and the slope that survives the test is the new segment's.
+    let slope = y - by;
+    while (top > 0 && slope <= bs) {
+      bx = hull[--top];
+      by = cum[bx];
+      bs = hullSlopes[top];
+      slope = (y - by) / (x - bx);
     }
-    hull[++top] = x;
+    hull[++top] = bx = x;
+    hullSlopes[top] = bs = slope;
+    by = y;
   }
-  return top + 1;
+  return top;
+}
+
+/** Hull segments of every head so far, in typed arrays that double as they fill. */
+class SegmentBuffer {
+  size = 0;
+  #slopes = new Float64Array(1024);
+  #lengths = new Int32Array(1024);
+
+  /** Appends the segments between vertices `hull[0 .. top]`, whose slopes are `hullSlopes[1 .. top]`. */
+  append(hull: Int32Array, hullSlopes: Float64Array, top: number): void {
+    if (this.size + top > this.#slopes.length) {
+      const capacity = 2 * Math.max(this.#slopes.length, this.size + top);
+      const slopes = new Float64Array(capacity), lengths = new Int32Array(capacity);
+      slopes.set(this.#slopes);
+      lengths.set(this.#lengths);
+      [this.#slopes, this.#lengths] = [slopes, lengths];
+    }
+    const slopes = this.#slopes, lengths = this.#lengths, start = this.size - 1;
+    for (let v = 1; v <= top; v++) {
+      slopes[start + v] = hullSlopes[v];
+      lengths[start + v] = hull[v] - hull[v - 1];
+    }
+    this.size += top;
+  }
+
+  /** The segments as arrays of their exact length. */
+  trimmed(): { slopes: Float64Array; lengths: Int32Array } {
+    return { slopes: this.#slopes.slice(0, this.size), lengths: this.#lengths.slice(0, this.size) };
+  }
 }
 
 /**
@@ -178,12 +173,23 @@ function checkValues(
   from: number,
   to: number,
 ): void {
-  for (let i = 0; i < data.length; i++) {
-    if (i % length < from || i % length >= to) continue;
-    const v = data[i];
-    if (Number.isFinite(v) && (!nonNegative || v >= 0)) continue;
-    const l = Math.floor(i / (heads * length)), h = Math.floor(i / length) % heads, j = i % length;
+  for (let start = 0; start < data.length; start += length) {
+    const bad = firstBad(data, start + from, start + to, nonNegative);
+    if (bad < 0) continue;
+    const i = start / length, j = bad - start, v = data[bad];
     const rule = nonNegative ? "finite and non-negative" : "finite";
-    throw new RangeError(`${what}[${l}, ${h}, ${j}] is ${v}; ${what} values must be ${rule}`);
+    throw new RangeError(
+      `${what}[${Math.floor(i / heads)}, ${i % heads}, ${j}] is ${v}; ${what} values must be ${rule}`,
+    );
   }
+}
+
+/** The index of the first bad value in `data[from .. to - 1]`, or -1; per head, so V8 optimises it whole. */
+function firstBad(data: Float32Array | Float64Array, from: number, to: number, nonNegative: boolean): number {
+  for (let i = from; i < to; i++) {
+    const v = data[i];
+    // v - v is 0 for finite v and NaN for NaN and the infinities.
+    if (!(v - v === 0) || (nonNegative && v < 0)) return i;
+  }
+  return -1;
 }

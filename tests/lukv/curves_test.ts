@@ -90,7 +90,7 @@ Deno.test("protected positions are never read: scorers may mark them +Infinity",
   );
 });
 
-Deno.test("the packed numeric ranking equals the comparator's: ties, signed zeros, negatives, float64 tables", () => {
+Deno.test("the radix ranking equals the comparator's: ties, signed zeros, negatives, float64 tables", () => {
   const rand = random(99);
   const layers = 2, heads = 2, length = 300, sink = 3, window = 7;
   const values = [-2.5, -1, -0, 0, 1e-30, 0.25, 0.25000001, 7, 1e30];
