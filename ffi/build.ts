@@ -38,6 +38,7 @@ export const CPU_SOURCES: readonly string[] = [
   "kernels/cpu/rope.c",
   "kernels/cpu/scoring.c",
   "kernels/cpu/softmax.c",
+  "kernels/cpu/threads.c",
 ];
 
 /** The module root (holding ffi/ and kernels/), local or remote. */

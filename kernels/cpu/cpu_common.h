@@ -16,17 +16,9 @@
 #define LUKV_PARALLEL_MIN_WORK ((int64_t)1 << 20)
 
 /* Threads for an op of `work` units: one per LUKV_PARALLEL_MIN_WORK, at most OpenMP's
- * limit (the CPUs this process may use, or OMP_NUM_THREADS). For num_threads(). */
-static inline int lukv_threads(int64_t work) {
-#ifdef _OPENMP
-  int64_t wanted = work / LUKV_PARALLEL_MIN_WORK;
-  int limit = omp_get_max_threads();
-  return wanted < 1 ? 1 : wanted < limit ? (int)wanted : limit;
-#else
-  (void)work;
-  return 1;
-#endif
-}
+ * limit (the CPUs this process may use, or OMP_NUM_THREADS) and the CPUs other processes
+ * leave free (threads.c). For num_threads(). */
+int lukv_threads(int64_t work);
 
 /* out [n] = softmax(in [n]) in f32 with an f64 sum; out may equal in (softmax.c). */
 void lukv_softmax_row(float* out, const float* in, int64_t n);
