@@ -8,9 +8,15 @@ import { deviceTest } from "../backend/devices.ts";
 const BF16_MODEL = new URL("../fixtures/models/mistral-bf16/", import.meta.url).pathname;
 const IDS = Int32Array.from([1, 17, 42, 7, 99, 3, 250, 11]);
 
-/** Whether this process maps the file at `path`, from /proc/self/maps (so Linux only). */
+/**
+ * Whether this process maps the file at `path`, from its /proc/PID/maps (so Linux only). Read by a
+ * child `cat`: Deno wants --allow-all to read /proc/self or /proc/PID itself, and the test task grants
+ * only --allow-run and --allow-read.
+ */
 function mapped(path: string): boolean {
-  return Deno.readTextFileSync("/proc/self/maps").includes(Deno.realPathSync(path));
+  const out = new Deno.Command("cat", { args: [`/proc/${Deno.pid}/maps`] }).outputSync();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).includes(Deno.realPathSync(path));
 }
 
 const LINUX = Deno.build.os === "linux";
