@@ -6,9 +6,10 @@
  * each round runs both engines in fresh processes, alternating which goes first, and
  * reports per-round ratios lukv / llama.cpp (median and range) of decode and prefill
  * tokens/s, load seconds and peak RSS, and where their greedy tokens first differ.
- * Then a lukv-only long run: decode after a long prompt with the full cache against
- * snapkv, adakv and lukv (a uniform stand-in profile) at 0.8, with the speed-up set
- * against the ratio of bytes read per decoded token (weights + KV cache).
+ * Then a lukv-only long run (bench/peers/long_run.ts): decode after a long prompt with
+ * the full cache against snapkv, adakv and lukv (a uniform stand-in profile) at 0.8, each
+ * compressing one shared prefill, with the speed-up set against the ratio of bytes read
+ * per decoded token (weights + KV cache).
  *
  * ```sh
  * deno task bench:peers [--quick] [--threads 2] [--rounds 3] [--long-prompt 16384] [--out FILE.md]
@@ -22,6 +23,7 @@ import { parseArgs } from "node:util";
 import { uniformProfile, writeProfile } from "../../src/lukv/profile.ts";
 import { convertToGguf } from "../../tools/gguf/convert.ts";
 import { BENCH_SHAPE, type SyntheticShape, writeSyntheticModel } from "../synthetic_model.ts";
+import type { LongRunEntry } from "./long_run.ts";
 import type { PeerRun } from "./lukv_run.ts";
 
 /** The default peer shape: about 244M parameters, Llama-2-like proportions at 1/4 width. */
@@ -92,7 +94,8 @@ function promptIds(length: number, vocab: number): number[] {
 }
 
 /** Runs one child and parses the JSON line it prints last. */
-async function runChild(command: string, args: string[]): Promise<PeerRun> {
+// deno-lint-ignore no-explicit-any
+async function runChild(command: string, args: string[]): Promise<any> {
   const env = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("OMP_") && !k.startsWith("GOMP_")),
   );
@@ -223,13 +226,13 @@ try {
     await Deno.remove(gguf);
   }
 
-  // The long run: lukv alone, one process per press (each prefills the long prompt itself).
+  // The long run: lukv alone, one prefill shared by every press (bench/peers/long_run.ts).
   const longShape = { ...(quick ? QUICK_SHAPE : BENCH_SHAPE), maxPositions: longPrompt + longNew + 64 };
   const longDir = `${work}/long`;
   await Deno.mkdir(longDir);
   await writeSyntheticModel(longDir, longShape, { dtype: "f32" });
-  // `lukv` reads lukv-snapkv.json from the folder; a uniform stand-in gives the same budget
-  // total as a real profile, and decode cost depends on the total, not on its spread.
+  // lukv-snapkv's profile: a uniform stand-in gives the same budget total as a real profile,
+  // and decode cost depends on the total, not on its spread over heads.
   const profile = uniformProfile({ id: "synthetic", layers: longShape.layers, kvHeads: longShape.kvHeads }, {
     name: "snapkv",
     params: {},
@@ -243,23 +246,33 @@ try {
     `long run (lukv only): ${longPrompt} prompt tokens, ${longNew} new, hidden ${longShape.hidden}, ` +
       `${longShape.layers} layers, ${longShape.kvHeads} KV heads, f32 (${
         (weightBytes / 2 ** 20).toFixed(0)
-      } MiB of weights)`,
+      } MiB of weights), ` +
+      `presses at 0.8 compress one shared prefill`,
   );
   say();
-  say(
-    "| press | decode tok/s | KV MiB at end | speed-up vs full | bytes-read ratio | speed-up / bytes ratio |",
-  );
+  say("| press | decode tok/s | KV MiB | speed-up vs full | bytes-read ratio | speed-up / bytes ratio |");
   say("|---|---:|---:|---:|---:|---:|");
-  let full: PeerRun | undefined;
-  for (const [press, ratio] of [["full", 0], ["snapkv", 0.8], ["adakv", 0.8], ["lukv", 0.8]] as const) {
-    const run = await lukv(longDir, longFile, longNew, press, ratio);
-    full ??= run;
+  const entries: LongRunEntry[] = await runChild(Deno.execPath(), [
+    "run",
+    "-A",
+    `${root}bench/peers/long_run.ts`,
+    "--model",
+    longDir,
+    "--prompt-file",
+    longFile,
+    "--new",
+    String(longNew),
+    "--ratio",
+    "0.8",
+  ]);
+  const full = entries[0];
+  for (const run of entries) {
     // Bytes one decode step reads: every weight once, plus the whole cache it attends to.
-    const bytesRatio = (weightBytes + full.kvBytes!) / (weightBytes + run.kvBytes!);
+    const bytesRatio = (weightBytes + full.kvBytes) / (weightBytes + run.kvBytes);
     const speedUp = run.decodeTokensPerSecond / full.decodeTokensPerSecond;
     say(
-      `| ${press === "full" ? "full" : `${press} 0.8`} | ${run.decodeTokensPerSecond.toFixed(1)} | ${
-        (run.kvBytes! / 2 ** 20).toFixed(1)
+      `| ${run.press === "full" ? "full" : `${run.press} 0.8`} | ${run.decodeTokensPerSecond.toFixed(1)} | ${
+        (run.kvBytes / 2 ** 20).toFixed(1)
       } | ${speedUp.toFixed(2)} | ${bytesRatio.toFixed(2)} | ${(speedUp / bytesRatio).toFixed(2)} |`,
     );
   }
