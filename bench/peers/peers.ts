@@ -171,6 +171,14 @@ const say = (line = "") => {
   console.log(line);
   lines.push(line);
 };
+// The machine's state, so a reader can judge the noise: 1/5/15-minute load averages and the commit.
+const loadAverage = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+const commit = new TextDecoder().decode(
+  (await new Deno.Command("git", { args: ["-C", root, "rev-parse", "--short", "HEAD"], stdout: "piped" })
+    .output())
+    .stdout,
+).trim();
+say(`commit ${commit}; load average at start ${loadAverage()}`);
 try {
   const promptFile = `${work}/prompt.json`;
   await Deno.writeTextFile(promptFile, JSON.stringify(promptIds(promptLength, shape.vocab)));
@@ -276,6 +284,8 @@ try {
       } | ${speedUp.toFixed(2)} | ${bytesRatio.toFixed(2)} | ${(speedUp / bytesRatio).toFixed(2)} |`,
     );
   }
+  say();
+  say(`load average at end ${loadAverage()}`);
 } finally {
   await Deno.remove(work, { recursive: true });
 }
