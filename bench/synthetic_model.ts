@@ -22,7 +22,14 @@ export const BENCH_SHAPE: SyntheticShape = {
   maxPositions: 4096,
 };
 
-/** How {@linkcode writeSyntheticModel} stores the weights. */
+/**
+ * How {@linkcode writeSyntheticModel} stores the weights.
+ *
+ * @example
+ * ```ts
+ * const options: SyntheticOptions = { dtype: "f16", seed: 2 };
+ * ```
+ */
 export interface SyntheticOptions {
   /** Element type of every tensor in model.safetensors (default `"f32"`). */
   dtype?: "f32" | "f16";

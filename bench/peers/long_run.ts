@@ -25,7 +25,15 @@ import { readProfileFile } from "../../src/pipeline/presses.ts";
 import { makePress } from "../../src/press/registry.ts";
 import { scorerKey } from "../../src/press/score_recorder.ts";
 
-/** One press's decode in the long run. */
+/**
+ * One press's decode in the long run; the child prints an array of them, `full` first.
+ *
+ * @example
+ * ```ts
+ * const [full, ...presses]: LongRunEntry[] = JSON.parse(stdoutLine);
+ * presses.map((p) => p.decodeTokensPerSecond / full.decodeTokensPerSecond); // speed-ups
+ * ```
+ */
 export interface LongRunEntry {
   /** `full`, or the press's name. */
   press: string;

@@ -15,7 +15,15 @@
 import { parseArgs } from "node:util";
 import { loadModel } from "../../src/pipeline/model.ts";
 
-/** What one run of either engine reports. */
+/**
+ * What one run of either engine reports (llama_cpp.mjs prints the same fields).
+ *
+ * @example
+ * ```ts
+ * const run: PeerRun = JSON.parse(stdoutLine);
+ * console.log(run.decodeTokensPerSecond, run.tokens.length);
+ * ```
+ */
 export interface PeerRun {
   /** Seconds from nothing to a model ready to prefill. */
   loadSeconds: number;
