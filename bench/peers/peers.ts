@@ -62,6 +62,8 @@ const threads = Number(values.threads), rounds = Number(values.rounds ?? (quick 
 const shape = quick ? QUICK_SHAPE : PEER_SHAPE;
 const promptLength = quick ? 64 : 512, newTokens = quick ? 16 : 128;
 const longPrompt = Number(values["long-prompt"] ?? (quick ? 2048 : 16384)), longNew = quick ? 16 : 64;
+// Decode rounds after the one shared long prefill: seconds each, so more of them than of the peer rounds.
+const longRounds = quick ? 1 : 5;
 for (const [name, n] of [["threads", threads], ["rounds", rounds], ["long-prompt", longPrompt]] as const) {
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`--${name} must be a positive integer`);
 }
@@ -255,10 +257,12 @@ try {
       `${longShape.layers} layers, ${longShape.kvHeads} KV heads, f32 (${
         (weightBytes / 2 ** 20).toFixed(0)
       } MiB of weights), ` +
-      `presses at 0.8 compress one shared prefill`,
+      `presses at 0.8 compress one shared prefill, ${longRounds} interleaved decode round(s)`,
   );
   say();
-  say("| press | decode tok/s | KV MiB | speed-up vs full | bytes-read ratio | speed-up / bytes ratio |");
+  say(
+    "| press | decode tok/s | KV MiB | speed-up vs full | bytes-read ratio | speed-up / bytes ratio |",
+  );
   say("|---|---:|---:|---:|---:|---:|");
   const entries: LongRunEntry[] = await runChild(Deno.execPath(), [
     "run",
@@ -272,16 +276,18 @@ try {
     String(longNew),
     "--ratio",
     "0.8",
+    "--rounds",
+    String(longRounds),
   ]);
   const full = entries[0];
   for (const run of entries) {
     // Bytes one decode step reads: every weight once, plus the whole cache it attends to.
     const bytesRatio = (weightBytes + full.kvBytes) / (weightBytes + run.kvBytes);
-    const speedUp = run.decodeTokensPerSecond / full.decodeTokensPerSecond;
+    const speedUps = run.decodeTokensPerSecond.map((r, i) => r / full.decodeTokensPerSecond[i]);
     say(
-      `| ${run.press === "full" ? "full" : `${run.press} 0.8`} | ${run.decodeTokensPerSecond.toFixed(1)} | ${
+      `| ${run.press === "full" ? "full" : `${run.press} 0.8`} | ${cell(run.decodeTokensPerSecond, 1)} | ${
         (run.kvBytes / 2 ** 20).toFixed(1)
-      } | ${speedUp.toFixed(2)} | ${bytesRatio.toFixed(2)} | ${(speedUp / bytesRatio).toFixed(2)} |`,
+      } | ${cell(speedUps)} | ${bytesRatio.toFixed(2)} | ${cell(speedUps.map((x) => x / bytesRatio))} |`,
     );
   }
   say();
