@@ -66,12 +66,20 @@ static inline lukv_vec lukv_load_vec_f16(const uint16_t* p) {
 #endif
 }
 
-/* Pairwise, so the order is fixed whatever the lane count. */
+typedef float lukv_v4 __attribute__((vector_size(16)));
+
+/* Pairwise, so the order is fixed whatever the lane count: lane i meets lane i + width,
+ * a whole half-vector at a time (element-wise loops here compiled to scalar extracts and
+ * adds, which made the matmul's final sums cost as much as its multiply-adds). */
 static inline float lukv_sum_vec(lukv_vec v) {
-  for (int width = LUKV_VW / 2; width >= 1; width /= 2) {
-    for (int i = 0; i < width; i++) v[i] += v[i + width];
-  }
-  return v[0];
+#if LUKV_VW == 16
+  lukv_v8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  lukv_v8 h8 = v;
+#endif
+  lukv_v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
 }
 
 static inline float lukv_sum8(lukv_v8 v) {
