@@ -74,8 +74,11 @@ static inline __attribute__((always_inline)) lukv_vec block_scores(const float* 
 /* One query row's online-softmax step over one block: s holds the scores of the block's
  * key rows, of which only the first `valid` count (the rest lie past the row's causal
  * limit or past the keys, and are neither read nor weighted); v [>= valid, head_dim].
- * Updates the row's acc [head_dim], *max and *sum. A row's first block finds *max = -inf:
- * its rescale factor is e^-inf = 0, so acc must start at 0, not garbage (0 * NaN = NaN). */
+ * Updates the row's acc [head_dim], *max and sum [LUKV_VW]: the running sum is kept lane
+ * by lane and added up once at the end, not across lanes every block. A row's first block
+ * finds *max = -inf: its rescale factor is e^-inf = 0, so acc must start at 0, not garbage
+ * (0 * NaN = NaN). The rescale is skipped (factor 1) when the max stays, as it mostly
+ * does after the first blocks. */
 static inline __attribute__((always_inline)) void block_update(float* acc, float* max, float* sum,
                                                                lukv_vec s, const float* v,
                                                                int64_t head_dim, int valid) {
@@ -83,10 +86,11 @@ static inline __attribute__((always_inline)) void block_update(float* acc, float
   if (valid < LUKV_VW) s = lukv_select_vec(live, s, (lukv_vec){0} - INFINITY);
   float block_max = lukv_max_vec(s);
   float new_max = block_max > *max ? block_max : *max;
-  float rescale = expf(*max - new_max);
+  float rescale = new_max == *max ? 1.0f : expf(*max - new_max);
   lukv_vec p = lukv_exp_vec(s - new_max);
   if (valid < LUKV_VW) p = lukv_select_vec(live, p, (lukv_vec){0});
-  *sum = *sum * rescale + lukv_sum_vec(p);
+  lukv_vec lanes = lukv_load_vec(sum) * rescale + p;
+  memcpy(sum, &lanes, sizeof lanes);
   *max = new_max;
   float weight[LUKV_VW];
   memcpy(weight, &p, sizeof weight);
@@ -103,21 +107,24 @@ static inline __attribute__((always_inline)) void block_update(float* acc, float
   }
 }
 
-/* A decode chunk's partial result per query head of the group: max, sum, then acc
- * [head_dim]; the chunks of one head merge exactly (merge_chunks). */
-#define STATE_FLOATS(head_dim) ((head_dim) + 2)
+/* A decode chunk's partial result per query head of the group: max, the sum's LUKV_VW
+ * lanes, then acc [head_dim]; the chunks of one head merge exactly (merge_chunks). */
+#define STATE_FLOATS(head_dim) (1 + LUKV_VW + (head_dim))
+#define STATE_SUM 1
+#define STATE_ACC (1 + LUKV_VW)
 
 /* The `group` query heads q [group, head_dim] of one token attend to the n rows of k, v
  * [n, head_dim] (a chunk of one KV head's rows); state [group, STATE_FLOATS] receives each
  * head's unnormalised (max, sum, acc). The block loop is outside the head loop, so a
  * block's rows come from memory once for the whole group. */
-static void attend_chunk(float* state, const float* q, const float* k, const float* v, int64_t n,
-                         int64_t group, int64_t head_dim, float scale) {
+static inline __attribute__((always_inline)) void attend_chunk_dim(float* state, const float* q,
+                                                                   const float* k, const float* v,
+                                                                   int64_t n, int64_t group,
+                                                                   int64_t head_dim, float scale) {
   int64_t stride = STATE_FLOATS(head_dim);
   for (int64_t g = 0; g < group; g++) {
     state[g * stride] = -INFINITY;
-    state[g * stride + 1] = 0.0f;
-    memset(state + g * stride + 2, 0, (size_t)head_dim * sizeof(float));
+    memset(state + g * stride + STATE_SUM, 0, (size_t)(LUKV_VW + head_dim) * sizeof(float));
   }
   int64_t j = 0;
   for (; j + LUKV_VW <= n; j += LUKV_VW) {
@@ -125,7 +132,7 @@ static void attend_chunk(float* state, const float* q, const float* k, const flo
     for (int64_t g = 0; g < group; g++) {
       float* st = state + g * stride;
       lukv_vec s = block_scores(q + g * head_dim, kb, head_dim, LUKV_VW, scale);
-      block_update(st + 2, st, st + 1, s, vb, head_dim, LUKV_VW);
+      block_update(st + STATE_ACC, st, st + STATE_SUM, s, vb, head_dim, LUKV_VW);
     }
   }
   if (j < n) {
@@ -133,8 +140,21 @@ static void attend_chunk(float* state, const float* q, const float* k, const flo
     for (int64_t g = 0; g < group; g++) {
       float* st = state + g * stride;
       lukv_vec s = block_scores(q + g * head_dim, k + j * head_dim, head_dim, rest, scale);
-      block_update(st + 2, st, st + 1, s, v + j * head_dim, head_dim, rest);
+      block_update(st + STATE_ACC, st, st + STATE_SUM, s, v + j * head_dim, head_dim, rest);
     }
+  }
+}
+
+/* attend_chunk_dim with head_dim a constant for the common sizes: then a block's row
+ * addresses are one pointer plus immediate offsets and the loops over head_dim unroll,
+ * where a run-time head_dim needs a pointer register per row and spills them (the
+ * generic instance ran at half the speed). */
+static void attend_chunk(float* state, const float* q, const float* k, const float* v, int64_t n,
+                         int64_t group, int64_t head_dim, float scale) {
+  switch (head_dim) {
+    case 64: attend_chunk_dim(state, q, k, v, n, group, 64, scale); break;
+    case 128: attend_chunk_dim(state, q, k, v, n, group, 128, scale); break;
+    default: attend_chunk_dim(state, q, k, v, n, group, head_dim, scale);
   }
 }
 
@@ -155,8 +175,8 @@ static void merge_chunks(float* out, const float* state, int64_t chunks, int64_t
     for (int64_t c = 0; c < chunks; c++) {
       const float* st = state + (c * group + g) * stride;
       float weight = expf(st[0] - max);
-      sum += weight * st[1];
-      lukv_axpy(o, weight, st + 2, head_dim);
+      sum += weight * lukv_sum_vec(lukv_load_vec(st + STATE_SUM));
+      lukv_axpy(o, weight, st + STATE_ACC, head_dim);
     }
     float inv = chunks > 0 ? 1.0f / sum : 0.0f;
     for (int64_t i = 0; i < head_dim; i++) o[i] *= inv;
@@ -237,7 +257,8 @@ static int decode(const char* op, float* out, const float* q, const float* k, co
  * up to TILE_ROWS query rows (some tokens, and some or all heads of one group) against
  * their KV head, in blocks of keys 0 .. the tile's last visible one; a row whose causal
  * limit ends inside a block masks the rest and skips later blocks. acc lives in out
- * itself (divided by the sum at the end), max and sum on the stack: nothing to allocate.
+ * itself (divided by the sum at the end), max and sum lanes on the stack: nothing to
+ * allocate.
  * Tiles go out latest tokens (longest rows) first, so the dynamic schedule ends even. */
 static void prefill(float* out, const float* q, const float* k, const float* v, int64_t tokens,
                     int64_t kv_len, int64_t capacity, int64_t q_heads, int64_t kv_heads,
@@ -256,13 +277,14 @@ static void prefill(float* out, const float* q, const float* k, const float* v, 
     int64_t heads = group - g0 < slice ? group - g0 : slice;
     int64_t tile_end = tokens - t0 < tile_tokens ? tokens : t0 + tile_tokens;
     int64_t rows = (tile_end - t0) * heads;
-    float max[TILE_ROWS], sum[TILE_ROWS];
+    float max[TILE_ROWS], sum[TILE_ROWS][LUKV_VW];
     int64_t limit[TILE_ROWS], at[TILE_ROWS];
     for (int64_t r = 0; r < rows; r++) {
       int64_t t = t0 + r / heads;
       at[r] = (t * q_heads + h * group + g0 + r % heads) * head_dim;
       limit[r] = kv_len - tokens + t + 1;
-      max[r] = -INFINITY, sum[r] = 0.0f;
+      max[r] = -INFINITY;
+      memset(sum[r], 0, sizeof sum[r]);
       memset(out + at[r], 0, (size_t)head_dim * sizeof(float));
     }
     const float* kh = k + h * capacity * head_dim;
@@ -276,12 +298,12 @@ static void prefill(float* out, const float* q, const float* k, const float* v, 
         if (seen <= 0) continue;
         lukv_vec s = n == LUKV_VW ? block_scores(q + at[r], kb, head_dim, LUKV_VW, scale)
                                   : block_scores(q + at[r], kb, head_dim, n, scale);
-        if (seen >= LUKV_VW) block_update(out + at[r], max + r, sum + r, s, vb, head_dim, LUKV_VW);
-        else block_update(out + at[r], max + r, sum + r, s, vb, head_dim, (int)seen);
+        if (seen >= LUKV_VW) block_update(out + at[r], max + r, sum[r], s, vb, head_dim, LUKV_VW);
+        else block_update(out + at[r], max + r, sum[r], s, vb, head_dim, (int)seen);
       }
     }
     for (int64_t r = 0; r < rows; r++) {
-      float inv = 1.0f / sum[r];
+      float inv = 1.0f / lukv_sum_vec(lukv_load_vec(sum[r]));
       for (int64_t i = 0; i < head_dim; i++) out[at[r] + i] *= inv;
     }
   }
