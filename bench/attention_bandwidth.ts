@@ -170,7 +170,9 @@ function median(xs: number[]): number {
 }
 
 function summary(xs: number[], digits: number): string {
-  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${
+    Math.max(...xs).toFixed(digits)
+  })`;
 }
 
 const loadAverage = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -223,7 +225,9 @@ lines.push("");
 lines.push("| shape | library | GFLOP/s, median (range) |");
 lines.push("| --- | --- | --- |");
 prefills.forEach((perLibrary, i) => {
-  libraries.forEach(([label], j) => lines.push(`| ${perLibrary[0].label} | ${label} | ${summary(gflops[i][j], 1)} |`));
+  libraries.forEach(([label], j) =>
+    lines.push(`| ${perLibrary[0].label} | ${label} | ${summary(gflops[i][j], 1)} |`)
+  );
 });
 const text = lines.join("\n") + "\n";
 console.log(text);
