@@ -225,7 +225,8 @@ static int decode(const char* op, float* out, const float* q, const float* k, co
   {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < chunks; c++) {
-      int64_t lo = 0, hi = kv_heads - 1; /* the head with first_chunk[h] <= c < first_chunk[h + 1] */
+      /* Binary search for the head h with first_chunk[h] <= c < first_chunk[h + 1]. */
+      int64_t lo = 0, hi = kv_heads - 1;
       while (lo < hi) {
         int64_t mid = (lo + hi + 1) / 2;
         if (first_chunk[mid] <= c) lo = mid;
