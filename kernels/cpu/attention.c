@@ -253,6 +253,38 @@ static int decode(const char* op, float* out, const float* q, const float* k, co
  * group wider than this), so that a key block in L1 serves them all. */
 #define TILE_ROWS 16
 
+/* A prefill tile's pass over its keys: `rows` query rows, row r at element at[r] of q and
+ * of out (its acc), seeing keys 0 .. limit[r] - 1 of k, v [>= limit[rows - 1], head_dim]
+ * (the last row sees the most), with running max[r] and sum[r]. */
+static inline __attribute__((always_inline)) void tile_keys_dim(
+    float* out, const float* q, const float* k, const float* v, int64_t rows, const int64_t* at,
+    const int64_t* limit, float* max, float (*sum)[LUKV_VW], int64_t head_dim, float scale) {
+  int64_t keys = limit[rows - 1];
+  for (int64_t j = 0; j < keys; j += LUKV_VW) {
+    const float *kb = k + j * head_dim, *vb = v + j * head_dim;
+    int n = keys - j < LUKV_VW ? (int)(keys - j) : LUKV_VW;
+    for (int64_t r = 0; r < rows; r++) {
+      int64_t seen = limit[r] - j;
+      if (seen <= 0) continue;
+      lukv_vec s = n == LUKV_VW ? block_scores(q + at[r], kb, head_dim, LUKV_VW, scale)
+                                : block_scores(q + at[r], kb, head_dim, n, scale);
+      if (seen >= LUKV_VW) block_update(out + at[r], max + r, sum[r], s, vb, head_dim, LUKV_VW);
+      else block_update(out + at[r], max + r, sum[r], s, vb, head_dim, (int)seen);
+    }
+  }
+}
+
+/* tile_keys_dim with a constant head_dim for the common sizes, as attend_chunk. */
+static void tile_keys(float* out, const float* q, const float* k, const float* v, int64_t rows,
+                      const int64_t* at, const int64_t* limit, float* max, float (*sum)[LUKV_VW],
+                      int64_t head_dim, float scale) {
+  switch (head_dim) {
+    case 64: tile_keys_dim(out, q, k, v, rows, at, limit, max, sum, 64, scale); break;
+    case 128: tile_keys_dim(out, q, k, v, rows, at, limit, max, sum, 128, scale); break;
+    default: tile_keys_dim(out, q, k, v, rows, at, limit, max, sum, head_dim, scale);
+  }
+}
+
 /* Causal prefill attention: `tokens` queries q [tokens, q_heads, head_dim], the last at
  * position kv_len - 1, over k, v [kv_heads, capacity, head_dim]. A work item is a tile:
  * up to TILE_ROWS query rows (some tokens, and some or all heads of one group) against
@@ -288,21 +320,8 @@ static void prefill(float* out, const float* q, const float* k, const float* v, 
       memset(sum[r], 0, sizeof sum[r]);
       memset(out + at[r], 0, (size_t)head_dim * sizeof(float));
     }
-    const float* kh = k + h * capacity * head_dim;
-    const float* vh = v + h * capacity * head_dim;
-    int64_t keys = limit[rows - 1];
-    for (int64_t j = 0; j < keys; j += LUKV_VW) {
-      const float *kb = kh + j * head_dim, *vb = vh + j * head_dim;
-      int n = keys - j < LUKV_VW ? (int)(keys - j) : LUKV_VW;
-      for (int64_t r = 0; r < rows; r++) {
-        int64_t seen = limit[r] - j;
-        if (seen <= 0) continue;
-        lukv_vec s = n == LUKV_VW ? block_scores(q + at[r], kb, head_dim, LUKV_VW, scale)
-                                  : block_scores(q + at[r], kb, head_dim, n, scale);
-        if (seen >= LUKV_VW) block_update(out + at[r], max + r, sum[r], s, vb, head_dim, LUKV_VW);
-        else block_update(out + at[r], max + r, sum[r], s, vb, head_dim, (int)seen);
-      }
-    }
+    tile_keys(out, q, k + h * capacity * head_dim, v + h * capacity * head_dim, rows, at, limit,
+              max, sum, head_dim, scale);
     for (int64_t r = 0; r < rows; r++) {
       float inv = 1.0f / lukv_sum_vec(lukv_load_vec(sum[r]));
       for (int64_t i = 0; i < head_dim; i++) out[at[r] + i] *= inv;
