@@ -22,17 +22,33 @@ export const BENCH_SHAPE: SyntheticShape = {
   maxPositions: 4096,
 };
 
+/** How {@linkcode writeSyntheticModel} stores the weights. */
+export interface SyntheticOptions {
+  /** Element type of every tensor in model.safetensors (default `"f32"`). */
+  dtype?: "f32" | "f16";
+  /** Seed of the weights' generator (default 1). */
+  seed?: number;
+}
+
 /**
- * Writes config.json, model.safetensors (f32, deterministic pseudo-random weights) and
- * the fixtures' byte-level tokenizer into `dir`.
+ * Writes config.json, model.safetensors (deterministic pseudo-random weights, f32 or f16)
+ * and the fixtures' byte-level tokenizer into `dir`. Matrices are independent uniform
+ * draws of variance 1 / fan-in, so they are full rank (a low-rank matrix would let a
+ * peer's kernels or a compressed cache look better than they are on real weights); norms
+ * are 1. The file is written one tensor at a time, so memory stays near one tensor.
  *
  * @example
  * ```ts
- * await writeSyntheticModel(dir, BENCH_SHAPE);
+ * await writeSyntheticModel(dir, BENCH_SHAPE, { dtype: "f16" });
  * using model = await loadModel(dir);
  * ```
  */
-export async function writeSyntheticModel(dir: string, s: SyntheticShape): Promise<void> {
+export async function writeSyntheticModel(
+  dir: string,
+  s: SyntheticShape,
+  options: SyntheticOptions = {},
+): Promise<void> {
+  const { dtype = "f32", seed = 1 } = options;
   const headDim = s.hidden / s.heads;
   const tensors: [string, number[]][] = [["model.embed_tokens.weight", [s.vocab, s.hidden]]];
   for (let l = 0; l < s.layers; l++) {
@@ -50,28 +66,41 @@ export async function writeSyntheticModel(dir: string, s: SyntheticShape): Promi
     );
   }
   tensors.push(["model.norm.weight", [s.hidden]], ["lm_head.weight", [s.vocab, s.hidden]]);
+  const elementBytes = dtype === "f32" ? 4 : 2;
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const [name, shape] of tensors) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + bytes] };
+    const bytes = shape.reduce((a, b) => a * b, 1) * elementBytes;
+    header[name] = { dtype: dtype === "f32" ? "F32" : "F16", shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   const json = new TextEncoder().encode(
     JSON.stringify(header).padEnd(8 * Math.ceil(JSON.stringify(header).length / 8)),
   );
-  const file = new Uint8Array(8 + json.length + offset);
-  new DataView(file.buffer).setBigUint64(0, BigInt(json.length), true);
-  file.set(json, 8);
-  const data = new Float32Array(file.buffer, 8 + json.length, offset / 4);
-  let at = 0;
+  const prefix = new Uint8Array(8 + json.length);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true);
+  prefix.set(json, 8);
+  using file = await Deno.open(`${dir}/model.safetensors`, { write: true, create: true, truncate: true });
+  const writeAll = async (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  };
+  await writeAll(prefix);
+  // xorshift32: fast, deterministic, and its draws are independent enough for full rank.
+  let state = (seed * 2654435761) >>> 0 || 1;
   for (const [, shape] of tensors) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const scale = shape.length === 1 ? 0 : 1 / Math.sqrt(shape[1]);
-    for (let i = 0; i < size; i++) data[at + i] = shape.length === 1 ? 1 : scale * Math.sin(i * 12.9898 + at);
-    at += size;
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (shape.length === 1) values.fill(1);
+    else {
+      const scale = Math.sqrt(3 / shape[1]) / 2 ** 31; // uniform(-a, a) has variance a^2 / 3
+      for (let i = 0; i < values.length; i++) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        values[i] = (state | 0) * scale;
+      }
+    }
+    await writeAll(new Uint8Array(dtype === "f32" ? values.buffer : new Float16Array(values).buffer));
   }
-  await Deno.writeFile(`${dir}/model.safetensors`, file);
   await Deno.writeTextFile(
     `${dir}/config.json`,
     JSON.stringify({
