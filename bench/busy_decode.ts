@@ -26,6 +26,7 @@ const SETTINGS: Record<string, Record<string, string>> = {
   "2 threads, passive wait": { OMP_NUM_THREADS: "2", OMP_WAIT_POLICY: "PASSIVE" },
   "2 threads, short spin (GOMP_SPINCOUNT=10000)": { OMP_NUM_THREADS: "2", GOMP_SPINCOUNT: "10000" },
   "1 thread": { OMP_NUM_THREADS: "1" },
+  "lukv's default without the free-CPU cap": { LUKV_LOAD_AWARE_THREADS: "0" },
   "lukv's default": {},
 };
 
@@ -57,7 +58,9 @@ if (values.child) {
 
 async function decodeRate(env: Record<string, string>): Promise<number> {
   const clean = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("OMP_") && !k.startsWith("GOMP_")),
+    Object.entries(Deno.env.toObject()).filter(([k]) =>
+      !k.startsWith("OMP_") && !k.startsWith("GOMP_") && k !== "LUKV_LOAD_AWARE_THREADS"
+    ),
   );
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", import.meta.filename!, "--child", "--tokens", values.tokens, "--model", values.model],

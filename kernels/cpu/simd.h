@@ -1,6 +1,7 @@
-/* simd.h: an 8-wide float vector (GCC/Clang vector extension) for the CPU kernels.
- * It maps to AVX on x86-64 and to two NEON registers on arm64, and keeps the kernels
- * plain C instead of intrinsics. */
+/* simd.h: 8-wide and target-wide float vectors (GCC/Clang vector extension) for the CPU
+ * kernels, with the reductions and the exp that attention needs. They map to AVX or
+ * AVX-512 on x86-64 and to NEON on arm64, and keep the kernels plain C: intrinsics only
+ * where the generic code would be much slower (f16 widening, the 16-way lane sums). */
 #ifndef LUKV_SIMD_H
 #define LUKV_SIMD_H
 
@@ -66,12 +67,112 @@ static inline lukv_vec lukv_load_vec_f16(const uint16_t* p) {
 #endif
 }
 
-/* Pairwise, so the order is fixed whatever the lane count. */
+typedef float lukv_v4 __attribute__((vector_size(16)));
+
+/* Pairwise, so the order is fixed whatever the lane count: lane i meets lane i + width,
+ * a whole half-vector at a time (element-wise loops here compiled to scalar extracts and
+ * adds, which made the matmul's final sums cost as much as its multiply-adds). */
 static inline float lukv_sum_vec(lukv_vec v) {
+#if LUKV_VW == 16
+  lukv_v8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  lukv_v8 h8 = v;
+#endif
+  lukv_v4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+/* Lane masks of lukv_vec comparisons: all ones where true. */
+typedef int32_t lukv_vec_mask __attribute__((vector_size(LUKV_VW * sizeof(int32_t))));
+
+/* mask ? a : b lane by lane (C has no vector ?: operator, so through the bits). */
+static inline lukv_vec lukv_select_vec(lukv_vec_mask mask, lukv_vec a, lukv_vec b) {
+  lukv_vec_mask ai, bi;
+  memcpy(&ai, &a, sizeof ai);
+  memcpy(&bi, &b, sizeof bi);
+  lukv_vec_mask bits = (ai & mask) | (bi & ~mask);
+  lukv_vec out;
+  memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+/* Lanes 0 .. LUKV_VW - 1 as floats, to build "lane < n" masks. */
+static inline lukv_vec lukv_lane_index(void) {
+  lukv_vec index;
+  for (int i = 0; i < LUKV_VW; i++) index[i] = (float)i;
+  return index;
+}
+
+/* The largest lane; a pairwise tree like lukv_sum_vec. */
+static inline float lukv_max_vec(lukv_vec v) {
+#if LUKV_VW == 16
+  return _mm512_reduce_max_ps((__m512)v);
+#else
   for (int width = LUKV_VW / 2; width >= 1; width /= 2) {
-    for (int i = 0; i < width; i++) v[i] += v[i + width];
+    for (int i = 0; i < width; i++) v[i] = v[i] > v[i + width] ? v[i] : v[i + width];
   }
   return v[0];
+#endif
+}
+
+/* e^x lane by lane, for the x <= 0 of a softmax (x - max): within 2 ulp of expf down to
+ * x = -87, and there clamped, so e^-inf gives about 1e-38 rather than 0 (callers mask
+ * lanes that must be exactly 0). x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so
+ * r is exact); e^r by its degree-6 Taylor polynomial (error < 1.2e-7); 2^n built in the
+ * exponent bits. n comes from adding 1.5 * 2^23, which rounds to nearest and leaves n in
+ * the low mantissa bits: no float-to-int conversion, plain vector code on any target. */
+static inline lukv_vec lukv_exp_vec(lukv_vec x) {
+  const float magic = 12582912.0f; /* 1.5 * 2^23, bits 0x4b400000 */
+  lukv_vec floor_x = (lukv_vec){0} - 87.0f;
+  x = lukv_select_vec(x < floor_x, floor_x, x);
+  lukv_vec t = x * 1.44269504088896341f + magic;
+  lukv_vec n = t - magic;
+  lukv_vec r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  lukv_vec p = r * (1.0f / 720) + (1.0f / 120);
+  p = p * r + (1.0f / 24);
+  p = p * r + (1.0f / 6);
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  lukv_vec_u32 bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits - 0x4b400000u + 127u) << 23;
+  lukv_vec two_n;
+  memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
+}
+
+/* out[j] = the sum of the lanes of a[j], for LUKV_VW vectors at once: the dot products of
+ * one query with LUKV_VW key rows, each accumulated lane-wise, become one vector of
+ * scores. With AVX-512 a transpose-and-add tree (45 instructions for 16 sums, against
+ * about 8 each one by one): unpack pairs, then 64-bit halves, then 128-bit quarters. */
+static inline lukv_vec lukv_sum_each(const lukv_vec* a) {
+#if LUKV_VW == 16
+  __m512 pairs[8], quads[4];
+  for (int i = 0; i < 8; i++) {
+    __m512 x = (__m512)a[2 * i], y = (__m512)a[2 * i + 1];
+    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(x, y), _mm512_unpackhi_ps(x, y));
+  }
+  /* pairs[i]: in each 128-bit quarter, lanes (a[2i], a[2i+1], a[2i], a[2i+1]). */
+  for (int i = 0; i < 4; i++) {
+    __m512d x = _mm512_castps_pd(pairs[2 * i]), y = _mm512_castps_pd(pairs[2 * i + 1]);
+    quads[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  /* quads[i]: each 128-bit quarter holds that quarter's sums of a[4i .. 4i+3]. */
+  __m512 lo = _mm512_add_ps(_mm512_shuffle_f32x4(quads[0], quads[1], 0x88),
+                            _mm512_shuffle_f32x4(quads[0], quads[1], 0xdd));
+  __m512 hi = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2], quads[3], 0x88),
+                            _mm512_shuffle_f32x4(quads[2], quads[3], 0xdd));
+  return (lukv_vec)_mm512_add_ps(_mm512_shuffle_f32x4(lo, hi, 0x88),
+                                 _mm512_shuffle_f32x4(lo, hi, 0xdd));
+#else
+  lukv_vec out;
+  for (int j = 0; j < LUKV_VW; j++) out[j] = lukv_sum_vec(a[j]);
+  return out;
+#endif
 }
 
 static inline float lukv_sum8(lukv_v8 v) {

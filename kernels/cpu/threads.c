@@ -5,6 +5,8 @@
  * taken two threads decode no faster than one (bench/busy_decode.ts). */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,11 +71,23 @@ static void measure(int cpus) {
   free_cpus = free < 1 ? 1 : free > cpus ? cpus : free;
 }
 
+/* LUKV_LOAD_AWARE_THREADS=0 turns the free-CPU cap off (a dedicated machine, or one whose
+ * /proc/stat counts CPUs this process cannot use). Read once; a race reads it twice. */
+static int load_aware(void) {
+  static _Atomic int cached = -1;
+  if (cached < 0) {
+    const char* value = getenv("LUKV_LOAD_AWARE_THREADS");
+    cached = !(value && strcmp(value, "0") == 0);
+  }
+  return cached;
+}
+
 int lukv_threads(int64_t work) {
 #ifdef _OPENMP
   int64_t wanted = work / LUKV_PARALLEL_MIN_WORK;
   int limit = omp_get_max_threads();
   if (wanted < 2 || limit < 2) return 1;
+  if (!load_aware()) return wanted < limit ? (int)wanted : limit;
   int64_t now = now_ns();
   if (now >= next_check_ns && pthread_mutex_trylock(&measuring) == 0) {
     next_check_ns = now + CHECK_NS;
