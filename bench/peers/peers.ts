@@ -26,7 +26,7 @@ import { BENCH_SHAPE, type SyntheticShape, writeSyntheticModel } from "../synthe
 import type { LongRunEntry } from "./long_run.ts";
 import type { PeerRun } from "./lukv_run.ts";
 
-/** The default peer shape: about 244M parameters, Llama-2-like proportions at 1/4 width. */
+/** The default peer shape: about 246M parameters, Llama-2-like proportions at 1/4 width. */
 const PEER_SHAPE: SyntheticShape = {
   hidden: 1024,
   layers: 16,
