@@ -79,16 +79,22 @@ function localCandidates(file: string): string[] {
 }
 
 /**
- * OpenMP threads that spin while waiting make a busy machine catastrophic: with one core
- * taken by another process, two spinning threads decoded 27 tokens/s where one thread
- * managed 635 (bench/busy_decode.ts, docs/results/2026-12-04-busy-decode-cpu.md). Unless
- * the user chose a wait policy, waiting threads sleep instead (`OMP_WAIT_POLICY=PASSIVE`),
- * which costs little on a quiet machine. OpenMP reads this once, when the library loads.
+ * How OpenMP's idle threads wait, unless the user chose (`OMP_WAIT_POLICY` or
+ * `GOMP_SPINCOUNT`): they spin for GOMP_SPINCOUNT=100000 turns of libgomp's wait loop, then
+ * sleep. Spinning forever (`OMP_WAIT_POLICY=ACTIVE`) takes a core from anyone else: with
+ * one core busy, the 244M model decoded 17.5 tokens/s against 24-27 for the others.
+ * Sleeping at once (`PASSIVE`) pays a wake-up for every parallel region, about a hundred
+ * per token of that model: 30-32 tokens/s on a quiet machine against 37-39 with the short spin, which
+ * was also the fastest with a core busy (26-27). Once threads.c caps the threads at the
+ * free CPUs, busy-machine regions run on one thread and the others stay asleep. Measured
+ * on the 2-vCPU development VM, 3 interleaved rounds, 2026-12-07
+ * (docs/results/2026-12-07-cpu-matmul-threads.md). OpenMP reads this once, when the library loads;
+ * the variable is libgomp's (gcc), which `deno task build` links.
  */
 function defaultOpenMpWait(): void {
   try {
     if (Deno.env.get("OMP_WAIT_POLICY") === undefined && Deno.env.get("GOMP_SPINCOUNT") === undefined) {
-      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+      Deno.env.set("GOMP_SPINCOUNT", "100000");
     }
   } catch {
     // without --allow-env the library keeps OpenMP's own default
