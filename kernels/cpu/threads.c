@@ -38,14 +38,21 @@ static double own_seconds(void) {
          (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
 }
 
-/* The machine's busy and total CPU ticks (all CPUs) from /proc/stat; 0 where it has none.
- * Steal time counts as busy: the hypervisor gave that CPU to someone else. */
-static int read_ticks(long long* busy, long long* total) {
+/* The machine's busy and total CPU ticks (all CPUs) from /proc/stat, and how many threads
+ * are runnable right now (its procs_running line, this one included; -1 where missing);
+ * 0 where the file is missing. Steal time counts as busy: the hypervisor gave that CPU to
+ * someone else. */
+static int read_ticks(long long* busy, long long* total, int* running) {
   FILE* file = fopen("/proc/stat", "r");
   if (!file) return 0;
   long long user, nice, system, idle, iowait, irq, softirq, steal;
   int fields = fscanf(file, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &user, &nice, &system,
                       &idle, &iowait, &irq, &softirq, &steal);
+  char line[256];
+  *running = -1;
+  while (fields == 8 && fgets(line, sizeof line, file)) {
+    if (sscanf(line, "procs_running %d", running) == 1) break;
+  }
   fclose(file);
   if (fields != 8) return 0;
   *busy = user + nice + system + irq + softirq + steal;
@@ -53,22 +60,32 @@ static int read_ticks(long long* busy, long long* total) {
   return 1;
 }
 
+static void set_free(int cpus, int free) { free_cpus = free < 1 ? 1 : free > cpus ? cpus : free; }
+
 /* CPUs not used by other processes over the last interval: the machine's busy time
- * minus this process's own, in CPUs' worth, taken from the CPU count. */
+ * minus this process's own, in CPUs' worth, taken from the CPU count. A third of a CPU
+ * counts as a whole one: while our threads spin, a competitor gets only part of its core,
+ * and rounding its share down would keep us spinning against it. The first call has no
+ * interval yet and counts the threads runnable now besides the caller, so a short run
+ * (a few hundred milliseconds) is not left uncapped. */
 static void measure(int cpus) {
   long long busy, total;
+  int running;
   double own = own_seconds();
-  if (!read_ticks(&busy, &total)) return;
+  if (!read_ticks(&busy, &total, &running)) return;
   long long d_busy = busy - last_busy_ticks, d_total = total - last_total_ticks;
   double d_own = own - last_own_seconds;
   int first = last_total_ticks == 0;
   last_busy_ticks = busy, last_total_ticks = total, last_own_seconds = own;
-  if (first || d_total <= 0) return;
+  if (first) {
+    if (running > 0) set_free(cpus, cpus - (running - 1));
+    return;
+  }
+  if (d_total <= 0) return;
   double ticks_per_second = (double)sysconf(_SC_CLK_TCK);
   double wall = (double)d_total / ticks_per_second / cpus;
   double others = ((double)d_busy / ticks_per_second - d_own) / wall;
-  int free = cpus - (int)(others + 0.5);
-  free_cpus = free < 1 ? 1 : free > cpus ? cpus : free;
+  set_free(cpus, cpus - (int)(others + 0.67));
 }
 
 /* LUKV_LOAD_AWARE_THREADS=0 turns the free-CPU cap off (a dedicated machine, or one whose
