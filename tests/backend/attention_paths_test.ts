@@ -26,7 +26,8 @@ function chunkRows(headDim: number): number {
 
 /**
  * Decode attention of q [qHeads, d] over a ragged cache: KV head h holds lengths[h] rows
- * of k, v [rows, d] from row offsets[h].
+ * of k, v [rows, d] from row offsets[h]. The dense reference with capacity 0 reads absolute
+ * rows of one buffer, which is the ragged layout.
  */
 function raggedReference(
   q: Float32Array,
@@ -38,22 +39,8 @@ function raggedReference(
   d: number,
   scale: number,
 ): Float64Array {
-  const group = qHeads / lengths.length;
-  const out = new Float64Array(qHeads * d);
-  for (let h = 0; h < qHeads; h++) {
-    const kv = Math.floor(h / group), first = offsets[kv], n = lengths[kv];
-    const scores = new Float64Array(n);
-    for (let s = 0; s < n; s++) {
-      let dot = 0;
-      for (let i = 0; i < d; i++) dot += q[h * d + i] * k[(first + s) * d + i];
-      scores[s] = dot * scale;
-    }
-    const p = ref.softmax(scores, 1, n);
-    for (let s = 0; s < n; s++) {
-      for (let i = 0; i < d; i++) out[h * d + i] += p[s] * v[(first + s) * d + i];
-    }
-  }
-  return out;
+  const kept = Array.from(lengths, (n, h) => Array.from({ length: n }, (_, s) => offsets[h] + s));
+  return ref.attentionKept(q, k, v, kept, 0, qHeads, d, scale);
 }
 
 deviceTest("attention_decode_ragged: chunk splits, partial blocks, odd head_dim, groups 1 to 8", (dev) => {
