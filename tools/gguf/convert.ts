@@ -13,6 +13,7 @@
 
 import { parseArgs } from "node:util";
 import { loadConfig, type ModelConfig } from "../../src/model/config.ts";
+import { inverseFrequencies } from "../../src/model/rope.ts";
 import { Checkpoint, type StoredTensor, toFloat32 } from "../../src/model/safetensors.ts";
 import {
   encodeGgufHeader,
@@ -159,27 +160,14 @@ function planTensors(config: ModelConfig, checkpoint: Checkpoint, dtype: GgufOut
 
 /**
  * llama.cpp's per-frequency divisors for Llama 3.1 RoPE scaling (the `rope_freqs`
- * tensor convert_hf_to_gguf.py computes): 1 for high frequencies, `factor` for low
- * ones, a smooth blend between.
+ * tensor convert_hf_to_gguf.py computes): the unscaled inverse frequencies over the
+ * scaled ones, as lukv's own RoPE computes them (1 for high frequencies, `factor` for
+ * low ones, a smooth blend between).
  */
 function llama3RopeFactors(config: ModelConfig): Float32Array {
-  const s = config.ropeScaling;
-  if (s?.type !== "llama3") throw new TypeError("llama3RopeFactors needs llama3 rope scaling");
-  const dim = config.headDim, factors = new Float32Array(dim / 2);
-  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-  for (let i = 0; i < dim / 2; i++) {
-    const freq = 1 / Math.pow(config.ropeTheta, (2 * i) / dim);
-    const wavelen = 2 * Math.PI / freq;
-    if (wavelen < highWavelen) factors[i] = 1;
-    else if (wavelen > lowWavelen) factors[i] = s.factor;
-    else {
-      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) /
-        (s.highFreqFactor - s.lowFreqFactor);
-      factors[i] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return factors;
+  const plain = inverseFrequencies(config.headDim, config.ropeTheta);
+  const scaled = inverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+  return Float32Array.from(plain, (f, i) => f / scaled[i]);
 }
 
 /** GGUF token types (llama.cpp's `llama_token_type`). */
