@@ -25,6 +25,7 @@ import { parseArgs } from "node:util";
 import { libraryFileName } from "../ffi/build.ts";
 import { SYMBOLS } from "../src/backend/symbols.ts";
 import { CACHE_CASES, type CacheCase, keptRows, raggedReadBytes, spreadKeptLayout } from "./cases.ts";
+import { medianRange } from "./stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -165,17 +166,6 @@ function prefillShape(tokens: number, headDim: number, lib: Library): PrefillSha
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function summary(xs: number[], digits: number): string {
-  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${
-    Math.max(...xs).toFixed(digits)
-  })`;
-}
-
 const loadAverage = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
 const loadAtStart = loadAverage();
 // decodes[shape][library], prefills[shape][library].
@@ -217,9 +207,9 @@ decodes.forEach((perLibrary, i) => {
   const name = `ragged decode ${perLibrary[0].c.context / 1024}K d${perLibrary[0].c.headDim}`;
   libraries.forEach(([label], j) => {
     lines.push(
-      `| ${name} | ${label} | ${summary(ratios[i][j], 2)} | ${bestRatio(i, j).toFixed(2)} | ${
-        summary(attentionGbs[i][j], 1)
-      } | ${summary(copyGbsOf[i][j], 1)} |`,
+      `| ${name} | ${label} | ${medianRange(ratios[i][j], 2)} | ${bestRatio(i, j).toFixed(2)} | ${
+        medianRange(attentionGbs[i][j], 1)
+      } | ${medianRange(copyGbsOf[i][j], 1)} |`,
     );
   });
 });
@@ -228,7 +218,7 @@ lines.push("| shape | library | GFLOP/s, median (range) |");
 lines.push("| --- | --- | --- |");
 prefills.forEach((perLibrary, i) => {
   libraries.forEach(([label], j) =>
-    lines.push(`| ${perLibrary[0].label} | ${label} | ${summary(gflops[i][j], 1)} |`)
+    lines.push(`| ${perLibrary[0].label} | ${label} | ${medianRange(gflops[i][j], 1)} |`)
   );
 });
 const text = lines.join("\n") + "\n";

@@ -19,6 +19,7 @@
 
 import { parseArgs } from "node:util";
 import { loadModel } from "../src/pipeline/model.ts";
+import { medianRange } from "./stats.ts";
 
 /** The settings compared: the environment each decoding process starts with. */
 const SETTINGS: Record<string, Record<string, string>> = {
@@ -101,14 +102,13 @@ for (let round = 0; round < Number(values.rounds); round++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const cell = (xs: number[], digits: number) =>
-  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 const lines = [
   "| setting | quiet machine, tokens/s | one core busy, tokens/s | busy / quiet |",
   "|---|---:|---:|---:|",
   ...[...rates].map(([name, { quiet, busy }]) =>
-    `| ${name} | ${cell(quiet, 1)} | ${cell(busy, 1)} | ${cell(busy.map((b, i) => b / quiet[i]), 2)} |`
+    `| ${name} | ${medianRange(quiet, 1)} | ${medianRange(busy, 1)} | ${
+      medianRange(busy.map((b, i) => b / quiet[i]), 2)
+    } |`
   ),
 ];
 console.log(lines.join("\n"));

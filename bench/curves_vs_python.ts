@@ -22,6 +22,7 @@ import { readHeadTableNpy, writeHeadTableNpy } from "../src/lukv/table_npy.ts";
 import type { HeadTable } from "../src/lukv/tables.ts";
 import { randomInstance } from "../tests/lukv/instances.ts";
 import { firstDifference, PYTHON, runReference } from "../tools/reference/python_budgets.ts";
+import { median, medianRange } from "./stats.ts";
 
 const LAYERS = 32, HEADS = 8, LENGTH = 4096, SEED = 4096;
 const PROTECTION = { sink: 4, window: 32 };
@@ -38,11 +39,6 @@ async function timed(run: () => unknown): Promise<number> {
   const started = performance.now();
   await run();
   return performance.now() - started;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b), mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function shell(command: string, args: string[]): Promise<string> {
@@ -110,10 +106,6 @@ for (let r = 0; r < rounds; r++) {
 const loadAfter = await shell("uptime", []);
 await Deno.remove(dir, { recursive: true });
 
-const stat = (values: number[], digits: number) =>
-  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${
-    Math.max(...values).toFixed(digits)
-  })`;
 const column = (key: keyof (typeof rows)[number]) => rows.map((row) => row[key]);
 const ratio = (num: keyof (typeof rows)[number], den: keyof (typeof rows)[number]) =>
   rows.map((row) => row[num] / row[den]);
@@ -145,14 +137,14 @@ Milliseconds and ratios, median (range) over the rounds:
 
 | | lukv | Python reference | Python / lukv |
 |---|---:|---:|---:|
-| curves + solve | ${stat(column("lukv"), 1)} | ${stat(column("python"), 0)} | **${
-  stat(ratio("python", "lukv"), 1)
+| curves + solve | ${medianRange(column("lukv"), 1)} | ${medianRange(column("python"), 0)} | **${
+  medianRange(ratio("python", "lukv"), 1)
 }** |
-| with reading the .npy tables | ${stat(column("lukvIo"), 1)} | ${stat(column("pythonIo"), 0)} | ${
-  stat(ratio("pythonIo", "lukvIo"), 1)
-} |
-| Python's whole process | | ${stat(column("pythonProcess"), 0)} | ${
-  stat(ratio("pythonProcess", "lukvIo"), 1)
+| with reading the .npy tables | ${medianRange(column("lukvIo"), 1)} | ${
+  medianRange(column("pythonIo"), 0)
+} | ${medianRange(ratio("pythonIo", "lukvIo"), 1)} |
+| Python's whole process | | ${medianRange(column("pythonProcess"), 0)} | ${
+  medianRange(ratio("pythonProcess", "lukvIo"), 1)
 } |
 
 Per round (ms): ${rows.map((row) => `${row.lukv.toFixed(1)} / ${row.python.toFixed(0)}`).join(", ")}.

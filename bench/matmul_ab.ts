@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { openDevice, ops, type Tensor } from "../mod.ts";
+import { median, medianRange } from "./stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -94,7 +95,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
   after.push(await measure());
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const lines = [
   `OMP_NUM_THREADS=${values.threads}, ${values.rounds} rounds; G multiply-adds/s, medians`,
   "",
@@ -107,7 +107,7 @@ for (const name of Object.keys(after[0])) {
     `| ${name} | ${median(before.map((b) => b[name])).toFixed(1)} | ${
       median(after.map((a) => a[name])).toFixed(1)
     } | ` +
-      `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) |`,
+      `${medianRange(ratios, 2)} |`,
   );
 }
 console.log(lines.join("\n"));

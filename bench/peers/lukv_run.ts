@@ -2,8 +2,7 @@
  * lukv's side of bench/peers, run as a child process so its load time and peak RSS are
  * its own: loads a model folder on the CPU, prefills the given token ids, decodes greedily
  * and prints one JSON line with the fields tools/peers/llama_cpp.mjs prints. Threads come
- * from OMP_NUM_THREADS, set by the parent. `--press` and `--ratio` compress the cache after
- * prefill (the long-context run); the line then also has `kvBytes` and `kvBytesFull`.
+ * from OMP_NUM_THREADS, set by the parent.
  *
  * ```sh
  * OMP_NUM_THREADS=2 deno run -A bench/peers/lukv_run.ts --model DIR --prompt-file ids.json --new 128
@@ -63,24 +62,17 @@ if (import.meta.main) {
       model: { type: "string" },
       "prompt-file": { type: "string" },
       new: { type: "string", default: "128" },
-      press: { type: "string", default: "full" },
-      ratio: { type: "string", default: "0" },
     },
   });
   if (!values.model || !values["prompt-file"]) {
-    console.error("usage: lukv_run.ts --model DIR --prompt-file ids.json [--new 128] [--press P --ratio R]");
+    console.error("usage: lukv_run.ts --model DIR --prompt-file ids.json [--new 128]");
     Deno.exit(2);
   }
   const prompt = Int32Array.from(JSON.parse(await Deno.readTextFile(values["prompt-file"])));
   const loadStarted = performance.now();
   using model = await loadModel(values.model, { device: "cpu" });
   const loadSeconds = (performance.now() - loadStarted) / 1000;
-  const ratio = Number(values.ratio);
-  const run = model.generate(prompt, {
-    maxNewTokens: Number(values.new),
-    stopAtEos: false,
-    ...(values.press === "full" ? {} : { press: values.press, compressionRatio: ratio }),
-  });
+  const run = model.generate(prompt, { maxNewTokens: Number(values.new), stopAtEos: false });
   const stats = await run.stats();
   const result: PeerRun = {
     loadSeconds,

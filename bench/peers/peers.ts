@@ -23,6 +23,7 @@ import { parseArgs } from "node:util";
 import { uniformProfile, writeProfile } from "../../src/lukv/profile.ts";
 import { convertToGguf } from "../../tools/gguf/convert.ts";
 import { BENCH_SHAPE, type SyntheticShape, writeSyntheticModel } from "../synthetic_model.ts";
+import { medianRange } from "../stats.ts";
 import type { LongRunEntry } from "./long_run.ts";
 import type { PeerRun } from "./lukv_run.ts";
 
@@ -115,7 +116,7 @@ async function runChild(command: string, args: string[]): Promise<any> {
   return JSON.parse(stdout.split("\n").at(-1)!);
 }
 
-const lukv = (dir: string, promptFile: string, n: number, press = "full", ratio = 0) =>
+const lukv = (dir: string, promptFile: string, n: number) =>
   runChild(Deno.execPath(), [
     "run",
     "-A",
@@ -126,10 +127,6 @@ const lukv = (dir: string, promptFile: string, n: number, press = "full", ratio 
     promptFile,
     "--new",
     String(n),
-    "--press",
-    press,
-    "--ratio",
-    String(ratio),
   ]);
 // llama.cpp's KV cache in the weights' dtype: f32 like lukv's for f32 weights, its own default f16 otherwise.
 const llamaCpp = (gguf: string, promptFile: string, n: number, kvType: string) =>
@@ -147,14 +144,7 @@ const llamaCpp = (gguf: string, promptFile: string, n: number, kvType: string) =
     kvType,
   ]);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b), m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const cell = (xs: number[], digits = 2) =>
-  xs.length === 1
-    ? xs[0].toFixed(digits)
-    : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+const cell = (xs: number[], digits = 2) => xs.length === 1 ? xs[0].toFixed(digits) : medianRange(xs, digits);
 const firstDifference = (a: number[], b: number[]) => {
   const i = a.findIndex((t, k) => t !== b[k]);
   return i === -1 ? (a.length === b.length ? null : Math.min(a.length, b.length)) : i;
