@@ -27,14 +27,12 @@ export const BENCH_SHAPE: SyntheticShape = {
  *
  * @example
  * ```ts
- * const options: SyntheticOptions = { dtype: "f16", seed: 2 };
+ * const options: SyntheticOptions = { dtype: "f16" };
  * ```
  */
 export interface SyntheticOptions {
   /** Element type of every tensor in model.safetensors (default `"f32"`). */
   dtype?: "f32" | "f16";
-  /** Seed of the weights' generator (default 1). */
-  seed?: number;
 }
 
 /**
@@ -55,7 +53,7 @@ export async function writeSyntheticModel(
   s: SyntheticShape,
   options: SyntheticOptions = {},
 ): Promise<void> {
-  const { dtype = "f32", seed = 1 } = options;
+  const { dtype = "f32" } = options;
   const headDim = s.hidden / s.heads;
   const tensors: [string, number[]][] = [["model.embed_tokens.weight", [s.vocab, s.hidden]]];
   for (let l = 0; l < s.layers; l++) {
@@ -93,7 +91,7 @@ export async function writeSyntheticModel(
   };
   await writeAll(prefix);
   // xorshift32: fast, deterministic, and its draws are independent enough for full rank.
-  let state = (seed * 2654435761) >>> 0 || 1;
+  let state = 2654435761; // any nonzero start; fixed, so every run writes the same model
   for (const [, shape] of tensors) {
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (shape.length === 1) values.fill(1);
